@@ -1,0 +1,3 @@
+"""fyp: an open-source For You engine for short-video apps."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""HTTP routes, thin: each validates, calls one service, and shapes the answer."""

@@ -1,0 +1,484 @@
+"""The SQL data store: SQLite (WAL, the embedded default) and PostgreSQL, one implementation.
+
+Both dialects support ``INSERT .. ON CONFLICT`` and ``RETURNING``, which is all the event log
+needs to be idempotent and to tell stored events from duplicates in one round trip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg
+from sqlalchemy.dialects import sqlite
+
+from fyp.config import ModerationState
+from fyp.models import ApiKey, Comment, Event, User, Video, VideoBrief, VideoIn
+from fyp.storage import migrate
+from fyp.storage.data import schema as t
+from fyp.storage.data.base import EventRow, MigrationStatus, StoreUnavailable
+from fyp.types import from_ms, now_ms, to_ms
+
+_GRAPH_EVENTS = ("follow", "unfollow")
+
+
+def _json_dumps(obj: Any) -> str:
+    return orjson.dumps(obj).decode()
+
+
+def _user_row(u: User, now: int) -> dict[str, Any]:
+    return {
+        "id": u.id,
+        "region": u.region,
+        "language": u.language,
+        "birth_year": u.birth_year,
+        "age_band": u.age_band,
+        "interests": u.interests,
+        "created_ms": to_ms(u.created_at),
+        "updated_ms": now,
+    }
+
+
+def _row_user(r: sa.Row[Any]) -> User:
+    return User.model_construct(
+        id=r.id,
+        region=r.region,
+        language=r.language,
+        birth_year=r.birth_year,
+        age_band=r.age_band,
+        interests=list(r.interests),
+        created_at=from_ms(r.created_ms),
+    )
+
+
+def _video_row(v: VideoIn, moderation: str, now: int) -> dict[str, Any]:
+    return {
+        "id": v.id,
+        "creator_id": v.creator_id,
+        "caption": v.caption,
+        "hashtags": v.hashtags,
+        "sound_id": v.sound_id,
+        "duration_ms": v.duration_ms,
+        "language": v.language,
+        "region": v.region,
+        "created_ms": to_ms(v.created_at),
+        "updated_ms": now,
+        "moderation": moderation,
+        "allowed_regions": v.allowed_regions,
+        "parent_video_id": v.parent_video_id,
+        "parent_kind": v.parent_kind,
+        "media_url": v.media_url,
+        "thumbnail_url": v.thumbnail_url,
+    }
+
+
+def _row_video(r: sa.Row[Any]) -> Video:
+    return Video.model_construct(
+        id=r.id,
+        creator_id=r.creator_id,
+        caption=r.caption,
+        hashtags=list(r.hashtags),
+        sound_id=r.sound_id,
+        duration_ms=r.duration_ms,
+        language=r.language,
+        region=r.region,
+        created_at=from_ms(r.created_ms),
+        moderation=r.moderation,
+        moderation_reason=r.moderation_reason,
+        allowed_regions=r.allowed_regions,
+        parent_video_id=r.parent_video_id,
+        parent_kind=r.parent_kind,
+        media_url=r.media_url,
+        thumbnail_url=r.thumbnail_url,
+    )
+
+
+def _row_event(r: sa.Row[Any]) -> Event:
+    return Event.model_construct(
+        event_id=r.event_id,
+        user_id=r.user_id,
+        type=r.type,
+        ts=from_ms(r.ts_ms),
+        video_id=r.video_id,
+        creator_id=r.creator_id,
+        sound_id=r.sound_id,
+        hashtag=r.hashtag,
+        watch_ms=r.watch_ms,
+        request_id=r.request_id,
+        extra=r.extra,
+        received_at=from_ms(r.received_ms),
+    )
+
+
+def _row_key(r: sa.Row[Any]) -> ApiKey:
+    return ApiKey(
+        id=r.id,
+        scope=r.scope,
+        name=r.name,
+        created_at=from_ms(r.created_ms),
+        revoked=r.revoked_ms is not None,
+    )
+
+
+class SqlDataStore:
+    """DataStore on SQLite or PostgreSQL through SQLAlchemy Core."""
+
+    def __init__(self, url: str, *, pool_size: int = 8, connect_timeout_s: float = 5.0) -> None:
+        self.url = url
+        parsed = sa.make_url(url)
+        self.dialect = parsed.get_backend_name()
+        common: dict[str, Any] = {
+            "json_serializer": _json_dumps,
+            "json_deserializer": orjson.loads,
+        }
+        if self.dialect == "sqlite":
+            if not parsed.database or parsed.database == ":memory:":
+                raise ValueError("SQLite needs a file path (sqlite:///var/fyp.db); use memory://")
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            args = {"timeout": 30.0, "check_same_thread": False}
+            # SQLite has one writer at a time: one pooled writer connection makes threads queue
+            # in the pool (fair, no busy-wait), readers run beside it thanks to WAL.
+            self._writer = sa.create_engine(
+                url, connect_args=args, pool_size=1, max_overflow=0, pool_timeout=30, **common
+            )
+            self._reader = sa.create_engine(
+                url, connect_args=args, pool_size=pool_size, max_overflow=0, **common
+            )
+            _sqlite_setup(self._writer, begin="BEGIN IMMEDIATE")
+            _sqlite_setup(self._reader, begin="BEGIN")
+            self._insert: Any = sqlite.insert
+        elif self.dialect == "postgresql":
+            engine = sa.create_engine(
+                url,
+                pool_size=pool_size,
+                max_overflow=pool_size,
+                pool_pre_ping=True,
+                pool_timeout=10,
+                connect_args={"connect_timeout": max(1, int(connect_timeout_s))},
+                **common,
+            )
+            self._writer = self._reader = engine
+            self._insert = pg.insert
+        else:
+            raise ValueError(f"unsupported database URL scheme {parsed.drivername!r}")
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    @contextmanager
+    def _write(self) -> Iterator[sa.Connection]:
+        try:
+            with self._writer.begin() as conn:
+                yield conn
+        except (sa.exc.OperationalError, sa.exc.TimeoutError, sa.exc.InterfaceError) as e:
+            raise StoreUnavailable(str(e.orig if isinstance(e, sa.exc.DBAPIError) else e)) from e
+
+    @contextmanager
+    def _read(self) -> Iterator[sa.Connection]:
+        try:
+            with self._reader.connect() as conn:
+                yield conn
+        except (sa.exc.OperationalError, sa.exc.TimeoutError, sa.exc.InterfaceError) as e:
+            raise StoreUnavailable(str(e.orig if isinstance(e, sa.exc.DBAPIError) else e)) from e
+
+    def close(self) -> None:
+        self._writer.dispose()
+        self._reader.dispose()
+
+    def ping(self) -> None:
+        with self._read() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    def migrate(self) -> None:
+        try:
+            migrate.upgrade(self._writer)
+        except (sa.exc.OperationalError, sa.exc.InterfaceError) as e:
+            raise StoreUnavailable(str(e)) from e
+
+    def migration_status(self) -> MigrationStatus:
+        try:
+            return migrate.status(self._reader)
+        except (sa.exc.OperationalError, sa.exc.InterfaceError) as e:
+            raise StoreUnavailable(str(e)) from e
+
+    def _upsert(self, table: sa.Table, keys: Sequence[str], keep: Collection[str]) -> Any:
+        stmt = self._insert(table)
+        skip = set(keys) | set(keep)
+        return stmt.on_conflict_do_update(
+            index_elements=list(keys),
+            set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name not in skip},
+        )
+
+    # -- users ---------------------------------------------------------------------------------
+
+    def upsert_users(self, users: Sequence[User]) -> int:
+        if not users:
+            return 0
+        now = now_ms()
+        # PostgreSQL refuses to update one row twice in a statement: the last copy wins.
+        rows = list({u.id: _user_row(u, now) for u in users}.values())
+        with self._write() as conn:
+            conn.execute(self._upsert(t.users, ["id"], ["created_ms"]), rows)
+        return len(rows)
+
+    def get_user(self, user_id: str) -> User | None:
+        with self._read() as conn:
+            r = conn.execute(sa.select(t.users).where(t.users.c.id == user_id)).first()
+        return None if r is None else _row_user(r)
+
+    def existing_user_ids(self, user_ids: Collection[str]) -> set[str]:
+        if not user_ids:
+            return set()
+        with self._read() as conn:
+            q = sa.select(t.users.c.id).where(t.users.c.id.in_(list(user_ids)))
+            return set(conn.execute(q).scalars())
+
+    def create_missing_users(self, user_ids: Collection[str]) -> None:
+        if not user_ids:
+            return
+        now = now_ms()
+        rows = [_user_row(User(id=u, created_at=from_ms(now)), now) for u in sorted(set(user_ids))]
+        with self._write() as conn:
+            conn.execute(self._insert(t.users).on_conflict_do_nothing(), rows)
+
+    # -- videos --------------------------------------------------------------------------------
+
+    def upsert_videos(self, videos: Sequence[VideoIn], default_moderation: ModerationState) -> int:
+        if not videos:
+            return 0
+        now = now_ms()
+        latest = {v.id: v for v in videos}
+        given = [_video_row(v, v.moderation, now) for v in latest.values() if v.moderation]
+        keep = [_video_row(v, default_moderation, now) for v in latest.values() if not v.moderation]
+        mod_cols = ["moderation", "moderation_reason"]
+        with self._write() as conn:
+            if given:
+                conn.execute(self._upsert(t.videos, ["id"], ["created_ms"]), given)
+            if keep:
+                conn.execute(self._upsert(t.videos, ["id"], ["created_ms", *mod_cols]), keep)
+        return len(latest)
+
+    def get_video(self, video_id: str) -> Video | None:
+        with self._read() as conn:
+            r = conn.execute(sa.select(t.videos).where(t.videos.c.id == video_id)).first()
+        return None if r is None else _row_video(r)
+
+    def video_briefs(self, video_ids: Collection[str]) -> dict[str, VideoBrief]:
+        if not video_ids:
+            return {}
+        c = t.videos.c
+        with self._read() as conn:
+            q = sa.select(c.id, c.creator_id, c.duration_ms).where(c.id.in_(list(video_ids)))
+            return {r.id: VideoBrief(r.creator_id, r.duration_ms) for r in conn.execute(q)}
+
+    def list_videos(
+        self,
+        *,
+        creator_id: str | None = None,
+        moderation: ModerationState | None = None,
+        after: str | None = None,
+        limit: int = 100,
+    ) -> list[Video]:
+        c = t.videos.c
+        q = sa.select(t.videos).order_by(c.id).limit(limit)
+        if creator_id is not None:
+            q = q.where(c.creator_id == creator_id)
+        if moderation is not None:
+            q = q.where(c.moderation == moderation)
+        if after is not None:
+            q = q.where(c.id > after)
+        with self._read() as conn:
+            return [_row_video(r) for r in conn.execute(q)]
+
+    def set_moderation(
+        self,
+        video_id: str,
+        state: ModerationState,
+        reason: str | None,
+        allowed_regions: list[str] | None,
+    ) -> Video | None:
+        values: dict[str, Any] = {
+            "moderation": state,
+            "moderation_reason": reason,
+            "updated_ms": now_ms(),
+        }
+        if allowed_regions is not None:
+            values["allowed_regions"] = allowed_regions
+        with self._write() as conn:
+            q = sa.update(t.videos).where(t.videos.c.id == video_id).values(**values)
+            if conn.execute(q).rowcount == 0:
+                return None
+        return self.get_video(video_id)
+
+    # -- graph ---------------------------------------------------------------------------------
+
+    def _set_edge(
+        self, conn: sa.Connection, table: sa.Table, user_id: str, creator_id: str, on: bool, ts: int
+    ) -> None:
+        if on:
+            stmt = self._insert(table).on_conflict_do_nothing()
+            conn.execute(stmt, {"user_id": user_id, "creator_id": creator_id, "created_ms": ts})
+        else:
+            c = table.c
+            conn.execute(sa.delete(table).where(c.user_id == user_id, c.creator_id == creator_id))
+
+    def set_follow(self, user_id: str, creator_id: str, on: bool, ts_ms: int) -> None:
+        with self._write() as conn:
+            self._set_edge(conn, t.follows, user_id, creator_id, on, ts_ms)
+
+    def following(self, user_id: str) -> list[str]:
+        c = t.follows.c
+        with self._read() as conn:
+            q = sa.select(c.creator_id).where(c.user_id == user_id).order_by(c.creator_id)
+            return list(conn.execute(q).scalars())
+
+    def set_block(self, user_id: str, creator_id: str, on: bool, ts_ms: int) -> None:
+        with self._write() as conn:
+            self._set_edge(conn, t.blocks, user_id, creator_id, on, ts_ms)
+
+    def blocked(self, user_id: str) -> list[str]:
+        c = t.blocks.c
+        with self._read() as conn:
+            q = sa.select(c.creator_id).where(c.user_id == user_id).order_by(c.creator_id)
+            return list(conn.execute(q).scalars())
+
+    def add_comment(self, comment: Comment) -> bool:
+        row = {
+            "id": comment.id,
+            "video_id": comment.video_id,
+            "user_id": comment.user_id,
+            "text": comment.text,
+            "created_ms": to_ms(comment.created_at),
+        }
+        stmt = self._insert(t.comments).on_conflict_do_nothing().returning(t.comments.c.id)
+        with self._write() as conn:
+            return conn.execute(stmt, row).first() is not None
+
+    def comments(self, video_id: str, limit: int = 100) -> list[Comment]:
+        c = t.comments.c
+        q = (
+            sa.select(t.comments)
+            .where(c.video_id == video_id)
+            .order_by(c.created_ms.desc(), c.id)
+            .limit(limit)
+        )
+        with self._read() as conn:
+            return [
+                Comment(
+                    id=r.id,
+                    video_id=r.video_id,
+                    user_id=r.user_id,
+                    text=r.text,
+                    created_at=from_ms(r.created_ms),
+                )
+                for r in conn.execute(q)
+            ]
+
+    # -- event log -----------------------------------------------------------------------------
+
+    def append_events(self, rows: Sequence[EventRow]) -> list[str]:
+        if not rows:
+            return []
+        stmt = (
+            self._insert(t.events)
+            .on_conflict_do_nothing(index_elements=["event_id"])
+            .returning(t.events.c.event_id)
+        )
+        with self._write() as conn:
+            stored: list[str] = list(conn.execute(stmt, list(rows)).scalars())
+            graph = [r for r in rows if r["type"] in _GRAPH_EVENTS and r["creator_id"]]
+            if graph:
+                fresh = set(stored)
+                for r in sorted(graph, key=lambda r: r["ts_ms"]):
+                    if r["event_id"] in fresh:
+                        on = r["type"] == "follow"
+                        creator = r["creator_id"]
+                        assert creator is not None
+                        self._set_edge(conn, t.follows, r["user_id"], creator, on, r["ts_ms"])
+        return stored
+
+    def get_event(self, event_id: str) -> Event | None:
+        with self._read() as conn:
+            q = sa.select(t.events).where(t.events.c.event_id == event_id)
+            r = conn.execute(q).first()
+        return None if r is None else _row_event(r)
+
+    def count_events(self) -> int:
+        with self._read() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(t.events)).scalar_one())
+
+    def read_events(self, after_seq: int = 0, limit: int = 10_000) -> list[tuple[int, Event]]:
+        c = t.events.c
+        q = sa.select(t.events).where(c.seq > after_seq).order_by(c.seq).limit(limit)
+        with self._read() as conn:
+            return [(r.seq, _row_event(r)) for r in conn.execute(q)]
+
+    # -- API keys ------------------------------------------------------------------------------
+
+    def add_api_key(self, key: ApiKey, key_hash: str) -> None:
+        row = {
+            "id": key.id,
+            "key_hash": key_hash,
+            "scope": key.scope,
+            "name": key.name,
+            "created_ms": to_ms(key.created_at),
+            "revoked_ms": None,
+        }
+        with self._write() as conn:
+            conn.execute(sa.insert(t.api_keys), row)
+
+    def find_api_key(self, key_hash: str) -> ApiKey | None:
+        with self._read() as conn:
+            q = sa.select(t.api_keys).where(t.api_keys.c.key_hash == key_hash)
+            r = conn.execute(q).first()
+        return None if r is None else _row_key(r)
+
+    def list_api_keys(self) -> list[ApiKey]:
+        with self._read() as conn:
+            q = sa.select(t.api_keys).order_by(t.api_keys.c.created_ms, t.api_keys.c.id)
+            return [_row_key(r) for r in conn.execute(q)]
+
+    def revoke_api_key(self, key_id: str) -> bool:
+        c = t.api_keys.c
+        q = (
+            sa.update(t.api_keys)
+            .where(c.id == key_id, c.revoked_ms.is_(None))
+            .values(revoked_ms=now_ms())
+        )
+        with self._write() as conn:
+            return bool(conn.execute(q).rowcount)
+
+    # -- imports -------------------------------------------------------------------------------
+
+    def import_progress(self, source: str) -> int:
+        c = t.import_progress.c
+        with self._read() as conn:
+            v = conn.execute(sa.select(c.rows_done).where(c.source == source)).scalar()
+        return int(v or 0)
+
+    def set_import_progress(self, source: str, rows_done: int) -> None:
+        row = {"source": source, "rows_done": rows_done, "updated_ms": now_ms()}
+        with self._write() as conn:
+            conn.execute(self._upsert(t.import_progress, ["source"], []), row)
+
+
+def _sqlite_setup(engine: sa.Engine, begin: str) -> None:
+    """Pragmas for durability and concurrency, and explicit BEGIN (pysqlite's own is deferred)."""
+
+    @sa.event.listens_for(engine, "connect")
+    def _connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        # FULL: a commit is on disk (fsync of the WAL) before we acknowledge it.
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(conn: sa.Connection) -> None:
+        conn.exec_driver_sql(begin)
