@@ -24,7 +24,6 @@ from fyp.config import Settings
 from fyp.storage.data import DataStore, open_data_store
 from fyp.storage.data.schema import metadata
 
-
 PG_SERVER = os.environ.get("FYP_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 BACKENDS = ["memory", "sqlite", "postgres"]

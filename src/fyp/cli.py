@@ -16,8 +16,7 @@ from fyp.api.app import build_services
 from fyp.api.deps import Services
 from fyp.auth import create_key
 from fyp.config import Settings
-from fyp.importers import ImportKind, ImportSummary, run_import
-from fyp.importers import shared_data
+from fyp.importers import ImportKind, ImportSummary, run_import, shared_data
 from fyp.importers.files import count_rows, read_rows
 from fyp.models import Scope
 from fyp.storage.data import StoreUnavailable
@@ -90,7 +89,9 @@ def migrate() -> None:
 
 @keys_app.command("create")
 def keys_create(
-    scope: Annotated[Scope, typer.Option(help="admin: catalog, moderation, keys; app: events, feeds.")],
+    scope: Annotated[
+        Scope, typer.Option(help="admin: catalog, moderation, keys; app: events, feeds.")
+    ],
     name: Annotated[str, typer.Option(help="A label to recognise the key by.")] = "",
 ) -> None:
     """Create an API key and print its secret (shown only once)."""

@@ -53,7 +53,8 @@ class Settings(BaseSettings):
 
     var_dir: Path = Path("var")
     data_dir: Path = Field(
-        default=Path("../shared/data"), description="Where the real data sets (tiktok/, kuairand/) live."
+        default=Path("../shared/data"),
+        description="Where the real data sets (tiktok/, kuairand/) live.",
     )
     database_url: str = Field(
         default="",

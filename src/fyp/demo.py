@@ -23,9 +23,7 @@ class DemoWorld:
     events: list[dict[str, Any]]
 
 
-def build(
-    *, creators: int = 60, videos: int = 600, users: int = 200, seed: int = 7
-) -> DemoWorld:
+def build(*, creators: int = 60, videos: int = 600, users: int = 200, seed: int = 7) -> DemoWorld:
     rng = random.Random(seed)
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
     people: list[dict[str, Any]] = []
@@ -36,7 +34,7 @@ def build(
         creator_topic[cid] = rng.choice(TOPICS)
         people.append({"id": cid, "region": region, "language": LANGUAGES[region]})
     sounds = [f"sound{s:02d}" for s in range(40)]
-    catalog = []
+    catalog: list[dict[str, Any]] = []
     for v in range(videos):
         cid = f"creator{rng.randrange(creators):03d}"
         main = creator_topic[cid] if rng.random() < 0.7 else rng.choice(TOPICS)
@@ -52,7 +50,7 @@ def build(
                 "created_at": (start - timedelta(hours=rng.randint(0, 24 * 14))).isoformat(),
             }
         )
-    viewers = []
+    viewers: list[dict[str, Any]] = []
     for u in range(users):
         region = rng.choice(REGIONS)
         viewers.append(

@@ -83,4 +83,5 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, e: StarletteHTTPException) -> JSON:
         code = _STATUS_CODES.get(e.status_code, "http_error")
-        return error_response(e.status_code, code, str(e.detail), headers=e.headers)
+        headers = dict(e.headers) if e.headers else None
+        return error_response(e.status_code, code, str(e.detail), headers=headers)

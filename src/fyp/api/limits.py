@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -53,10 +55,8 @@ class BodySizeLimit:
                 started = True
             await send(message)
 
-        try:
+        with contextlib.suppress(_TooLarge):
             await self.app(scope, counting_receive, guarded_send)
-        except _TooLarge:
-            pass
 
     async def _refuse(self, send: Send) -> None:
         body = orjson.dumps(

@@ -58,9 +58,7 @@ def tiktok(data_dir: Path, splits: Sequence[str] = ("train",)) -> Dataset:
             )
     created = TIKTOK_EPOCH.isoformat()
     creators = [{"id": f"tt_c{i}", "created_at": created} for i in items]
-    videos = [
-        {"id": f"tt_v{i}", "creator_id": f"tt_c{i}", "created_at": created} for i in items
-    ]
+    videos = [{"id": f"tt_v{i}", "creator_id": f"tt_c{i}", "created_at": created} for i in items]
     return Dataset(
         users=[{"id": u, "created_at": created} for u in users] + creators,
         videos=videos,
