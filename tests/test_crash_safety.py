@@ -113,7 +113,7 @@ def test_sigkill_mid_stream_keeps_every_acknowledged_event_once(
             sa.select(events.c.event_id, sa.func.count()).group_by(events.c.event_id)
         ).all()
     engine.dispose()
-    counts = dict(rows)
+    counts: dict[str, int] = {str(k): int(v) for k, v in rows}
     missing = [i for i in acked if i not in counts]
     assert not missing, f"{len(missing)} acknowledged events lost, e.g. {missing[:3]}"
     assert all(c == 1 for c in counts.values()), "an event is stored more than once"

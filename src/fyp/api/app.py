@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from fyp import __version__
-from fyp.api import errors
+from fyp.api import docs, errors
 from fyp.api.deps import Services
 from fyp.api.limits import BodySizeLimit
 from fyp.api.routes import events, health, keys, users, videos
@@ -50,9 +50,12 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         version=__version__,
         summary="The For You engine for short-video apps",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.services = services
     errors.install(app)
+    docs.install(app)
     for module in (health, events, users, videos, keys):
         app.include_router(module.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)

@@ -127,6 +127,9 @@ class EventIngestor:
                     continue
                 if creator is None and ev.type in (EventType.follow, EventType.unfollow):
                     creator = brief.creator_id
+            if creator == ev.user_id and ev.type in (EventType.follow, EventType.unfollow):
+                result.rejected.append(Rejection(i, ev.event_id, "a user cannot follow themselves"))
+                continue
             if ev.creator_id is not None and ev.creator_id not in known_users:
                 result.rejected.append(
                     Rejection(i, ev.event_id, f"unknown creator {ev.creator_id!r}")
