@@ -35,8 +35,15 @@ class ServerProcess:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "fyp.cli", "serve", "--port", str(self.port)]
-                + ["--no-access-log"],
+                [
+                    sys.executable,
+                    "-m",
+                    "fyp.cli",
+                    "serve",
+                    "--port",
+                    str(self.port),
+                    "--no-access-log",
+                ],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

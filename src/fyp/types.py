@@ -13,6 +13,30 @@ from pydantic import AfterValidator, StringConstraints
 # unprintable in logs and ambiguous in URLs, so they are refused.
 Id = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x20\x7f]+$")]
 
+
+def _no_nul(value: str) -> str:
+    # PostgreSQL cannot store U+0000 in text; refusing it here keeps the backends alike.
+    if "\x00" in value:
+        raise ValueError("text must not contain the NUL character (U+0000)")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_no_nul)]
+
+
+def check_json_text(value: object) -> None:
+    """Raise ValueError if any key or string inside a JSON value holds a NUL character."""
+    if isinstance(value, str):
+        _no_nul(value)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _no_nul(str(k))
+            check_json_text(v)
+    elif isinstance(value, list):
+        for v in value:
+            check_json_text(v)
+
+
 _HASHTAG_OK = re.compile(r"^[\w.\-]{1,100}$")
 _CAPTION_TAG = re.compile(r"#([\w.\-]+)")
 

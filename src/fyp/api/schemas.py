@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from fyp.api.errors import ApiError
 from fyp.models import Rejection, Scope
+from fyp.types import Text
 
 
 class RejectionOut(BaseModel):
@@ -32,7 +33,7 @@ class BulkResponse(BaseModel):
 
 class KeyCreate(BaseModel):
     scope: Scope
-    name: str = ""
+    name: Text = Field(default="", max_length=200)
 
 
 def rejections(items: list[Rejection]) -> list[dict[str, Any]]:

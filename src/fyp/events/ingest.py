@@ -20,7 +20,6 @@ from fyp.storage.data import DataStore, EventRow
 from fyp.types import now_ms, to_ms
 
 _EVENT = TypeAdapter(EventIn)
-_MAX_EXTRA_BYTES = 4096
 
 
 @dataclass(slots=True)
@@ -79,9 +78,6 @@ class EventIngestor:
                     Rejection(i, ev.event_id, "ts is further in the future than the server allows")
                 )
                 continue
-            if ev.extra is not None and len(str(ev.extra)) > _MAX_EXTRA_BYTES:
-                result.rejected.append(Rejection(i, ev.event_id, "extra is larger than 4 KiB"))
-                continue
             if ev.event_id in seen:
                 result.duplicates += 1
                 continue
@@ -110,13 +106,10 @@ class EventIngestor:
 
         rows: list[EventRow] = []
         for i, ev in valid:
-            if ev.user_id not in known_users:
-                if not auto:
-                    result.rejected.append(
-                        Rejection(i, ev.event_id, f"unknown user {ev.user_id!r}")
-                    )
-                    continue
-                to_create.add(ev.user_id)
+            new_user = ev.user_id not in known_users
+            if new_user and not auto:
+                result.rejected.append(Rejection(i, ev.event_id, f"unknown user {ev.user_id!r}"))
+                continue
             creator = ev.creator_id
             if ev.video_id is not None:
                 brief = briefs.get(ev.video_id)
@@ -135,6 +128,8 @@ class EventIngestor:
                     Rejection(i, ev.event_id, f"unknown creator {ev.creator_id!r}")
                 )
                 continue
+            if new_user:
+                to_create.add(ev.user_id)
             rows.append(
                 {
                     "event_id": ev.event_id,

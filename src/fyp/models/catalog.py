@@ -8,7 +8,7 @@ from typing import Annotated, Literal, NamedTuple, Self
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from fyp.config import ModerationState
-from fyp.types import Hashtags, Id, caption_hashtags, normalise_hashtags
+from fyp.types import Hashtags, Id, Text, caption_hashtags, normalise_hashtags
 
 AgeBand = Literal["under_13", "13_17", "18_24", "25_34", "35_44", "45_54", "55_plus"]
 Scope = Literal["admin", "app"]
@@ -18,7 +18,7 @@ Region = Annotated[
 Language = Annotated[
     str, StringConstraints(min_length=2, max_length=16, pattern=r"^[A-Za-z0-9-]+$", to_lower=True)
 ]
-Url = Annotated[str, StringConstraints(max_length=2048, pattern=r"^https?://\S+$")]
+Url = Annotated[str, StringConstraints(max_length=2048, pattern=r"^https?://[^\s\x00-\x1f\x7f]+$")]
 
 
 def _utcnow() -> datetime:
@@ -46,7 +46,7 @@ class VideoFields(_Record):
     """A video as the app sends it; hashtags written in the caption are added to ``hashtags``."""
 
     creator_id: Id
-    caption: str = Field(default="", max_length=4000)
+    caption: Text = Field(default="", max_length=4000)
     hashtags: Hashtags = Field(default_factory=list, max_length=50)
     sound_id: Id | None = None
     duration_ms: int | None = Field(
@@ -102,7 +102,7 @@ class VideoBrief(NamedTuple):
 
 class ModerationIn(_Record):
     state: ModerationState
-    reason: str | None = Field(default=None, max_length=1000)
+    reason: Text | None = Field(default=None, max_length=1000)
     allowed_regions: list[Region] | None = None
 
 
@@ -111,7 +111,7 @@ class CommentIn(_Record):
         default=None, description="Client id for idempotent retries; made up if omitted."
     )
     user_id: Id
-    text: str = Field(min_length=1, max_length=2000)
+    text: Text = Field(min_length=1, max_length=2000)
     created_at: datetime = Field(default_factory=_utcnow)
 
 
@@ -126,6 +126,6 @@ class Comment(_Record):
 class ApiKey(_Record):
     id: str
     scope: Scope
-    name: str = ""
+    name: Text = Field(default="", max_length=200)
     created_at: datetime
     revoked: bool = False

@@ -6,9 +6,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Self
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from fyp.types import Id, normalise_hashtag
+from fyp.types import Id, check_json_text, normalise_hashtag
 
 
 class EventType(StrEnum):
@@ -30,6 +31,7 @@ class EventType(StrEnum):
 CREATOR_EVENTS = frozenset({EventType.follow, EventType.unfollow, EventType.profile_visit})
 
 MAX_WATCH_MS = 24 * 3600 * 1000
+MAX_EXTRA_BYTES = 4096
 
 
 class EventIn(BaseModel):
@@ -58,6 +60,15 @@ class EventIn(BaseModel):
     @classmethod
     def _tag(cls, v: str | None) -> str | None:
         return None if v is None else normalise_hashtag(v)
+
+    @field_validator("extra")
+    @classmethod
+    def _extra(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
+        if v is not None:
+            check_json_text(v)
+            if len(orjson.dumps(v)) > MAX_EXTRA_BYTES:
+                raise ValueError(f"larger than {MAX_EXTRA_BYTES} bytes as JSON")
+        return v
 
     @model_validator(mode="after")
     def _shape(self) -> Self:

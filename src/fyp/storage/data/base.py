@@ -142,3 +142,17 @@ class DataStore(Protocol):
     def import_progress(self, source: str) -> int: ...
 
     def set_import_progress(self, source: str, rows_done: int) -> None: ...
+
+
+def graph_rows(rows: Sequence[EventRow], stored: Collection[str]) -> list[EventRow]:
+    """The follow/unfollow rows that were newly stored, in ts order, for replay on the graph.
+
+    When a batch repeats an event id, the first copy is the one stored; later copies are
+    duplicates and must not touch the graph.
+    """
+    fresh = set(stored)
+    first: dict[str, EventRow] = {}
+    for r in rows:
+        if r["type"] in ("follow", "unfollow") and r["creator_id"] and r["event_id"] in fresh:
+            first.setdefault(r["event_id"], r)
+    return sorted(first.values(), key=lambda r: r["ts_ms"])

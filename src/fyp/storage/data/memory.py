@@ -6,8 +6,8 @@ import threading
 from collections.abc import Collection, Sequence
 
 from fyp.config import ModerationState
-from fyp.models import ApiKey, Comment, Event, User, Video, VideoBrief, VideoIn
-from fyp.storage.data.base import EventRow, MigrationStatus
+from fyp.models import ApiKey, Comment, Event, EventType, User, Video, VideoBrief, VideoIn
+from fyp.storage.data.base import EventRow, MigrationStatus, graph_rows
 from fyp.types import from_ms
 
 
@@ -165,14 +165,11 @@ class MemoryDataStore:
                 self._event_ids.add(r["event_id"])
                 stored.append(r["event_id"])
                 self._events.append(_row_event(r))
-            fresh = set(stored)
-            graph = [r for r in rows if r["event_id"] in fresh and r["creator_id"]]
-            for r in sorted(graph, key=lambda r: r["ts_ms"]):
-                if r["type"] in ("follow", "unfollow"):
-                    creator = r["creator_id"]
-                    assert creator is not None
-                    on = r["type"] == "follow"
-                    self._set_edge(self._follows, r["user_id"], creator, on, r["ts_ms"])
+            for r in graph_rows(rows, stored):
+                creator = r["creator_id"]
+                assert creator is not None
+                on = r["type"] == "follow"
+                self._set_edge(self._follows, r["user_id"], creator, on, r["ts_ms"])
         return stored
 
     def get_event(self, event_id: str) -> Event | None:
@@ -219,7 +216,7 @@ def _row_event(r: EventRow) -> Event:
     return Event.model_construct(
         event_id=r["event_id"],
         user_id=r["user_id"],
-        type=r["type"],
+        type=EventType(r["type"]),
         ts=from_ms(r["ts_ms"]),
         video_id=r["video_id"],
         creator_id=r["creator_id"],

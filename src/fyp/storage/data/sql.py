@@ -17,13 +17,11 @@ from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.dialects import sqlite
 
 from fyp.config import ModerationState
-from fyp.models import ApiKey, Comment, Event, User, Video, VideoBrief, VideoIn
+from fyp.models import ApiKey, Comment, Event, EventType, User, Video, VideoBrief, VideoIn
 from fyp.storage import migrate
 from fyp.storage.data import schema as t
-from fyp.storage.data.base import EventRow, MigrationStatus, StoreUnavailable
+from fyp.storage.data.base import EventRow, MigrationStatus, StoreUnavailable, graph_rows
 from fyp.types import from_ms, now_ms, to_ms
-
-_GRAPH_EVENTS = ("follow", "unfollow")
 
 
 def _json_dumps(obj: Any) -> str:
@@ -101,7 +99,7 @@ def _row_event(r: sa.Row[Any]) -> Event:
     return Event.model_construct(
         event_id=r.event_id,
         user_id=r.user_id,
-        type=r.type,
+        type=EventType(r.type),
         ts=from_ms(r.ts_ms),
         video_id=r.video_id,
         creator_id=r.creator_id,
@@ -389,15 +387,11 @@ class SqlDataStore:
         )
         with self._write() as conn:
             stored: list[str] = list(conn.execute(stmt, list(rows)).scalars())
-            graph = [r for r in rows if r["type"] in _GRAPH_EVENTS and r["creator_id"]]
-            if graph:
-                fresh = set(stored)
-                for r in sorted(graph, key=lambda r: r["ts_ms"]):
-                    if r["event_id"] in fresh:
-                        on = r["type"] == "follow"
-                        creator = r["creator_id"]
-                        assert creator is not None
-                        self._set_edge(conn, t.follows, r["user_id"], creator, on, r["ts_ms"])
+            for r in graph_rows(rows, stored):
+                creator = r["creator_id"]
+                assert creator is not None
+                on = r["type"] == "follow"
+                self._set_edge(conn, t.follows, r["user_id"], creator, on, r["ts_ms"])
         return stored
 
     def get_event(self, event_id: str) -> Event | None:

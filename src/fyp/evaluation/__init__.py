@@ -1,0 +1,1 @@
+"""Offline evaluation: splits, top-K metrics (accuracy beside diversity), and reports."""
