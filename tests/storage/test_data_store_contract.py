@@ -745,7 +745,7 @@ _content = st.tuples(
 
 @settings(
     max_examples=25,
-    deadline=None,
+    deadline=None,  # PostgreSQL round trips vary; the example count keeps the run short
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(
@@ -761,6 +761,9 @@ def test_append_events_stores_each_id_once(
     ts_order: list[int],
     batches: list[list[int]],
 ) -> None:
+    """Random batches with repeated ids: each id is stored once, count_events grows by the number
+    of distinct ids, the log keeps first-append order, and the graph is a ts-ordered fold of the
+    newly stored follow/unfollow events of each call."""
     # The store outlives examples: give each example its own ids and users.
     p = f"x{next(_example)}-"
     user, creators = p + "u", [p + "c0", p + "c1"]

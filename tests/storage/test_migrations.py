@@ -66,7 +66,6 @@ def test_schema_comparison_detects_drift(store: DataStore) -> None:
     kinds = {(d[0], d[2], d[3]) if d[0] == "modify_type" else (d[0], d[2]) for d in flat}
     assert ("add_column", "users") in kinds
     assert ("modify_type", "events", "hashtag") in kinds
-    assert len(flat) == 2, diff
 
 
 def test_migration_status_after_migrate(store: DataStore) -> None:
