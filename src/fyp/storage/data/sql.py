@@ -471,6 +471,11 @@ def _sqlite_setup(engine: sa.Engine, begin: str) -> None:
         cur.execute("PRAGMA synchronous=FULL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
+        # A 64 MiB page cache keeps the event-id index's hot pages in memory, and checkpointing
+        # every 10,000 pages instead of 1,000 stops random-id inserts from checkpointing on
+        # almost every commit (measured: 14.7k -> 17.7k events/s over HTTP, bench/ingest.py).
+        cur.execute("PRAGMA cache_size=-65536")
+        cur.execute("PRAGMA wal_autocheckpoint=10000")
         cur.close()
 
     @sa.event.listens_for(engine, "begin")
