@@ -46,6 +46,61 @@ class CatalogSettings(BaseModel):
     )
 
 
+class BlendWeights(BaseModel):
+    """Weights of the predicted actions in a candidate's final value (negative for bad outcomes)."""
+
+    complete: float = 1.0
+    like: float = 2.0
+    share: float = 4.0
+    comment: float = 2.0
+    follow: float = 4.0
+    skip: float = -1.5
+    not_interested: float = -6.0
+
+
+class SourceQuotas(BaseModel):
+    """How many candidates each source may contribute to one request (0 turns it off)."""
+
+    embedding: int = Field(default=300, ge=0)
+    item_neighbours: int = Field(default=200, ge=0)
+    following: int = Field(default=100, ge=0)
+    trending: int = Field(default=150, ge=0)
+    affinity: int = Field(default=150, ge=0)
+    content: int = Field(default=100, ge=0)
+    fresh: int = Field(default=50, ge=0)
+
+
+class FeedSettings(BaseModel):
+    """Every knob of the For You feed. An experiment arm overrides any part of it per request
+    (validated by merging the arm's overrides into these values)."""
+
+    default_count: int = Field(default=10, ge=1, le=100)
+    max_count: int = Field(default=50, ge=1, le=500)
+    blend: BlendWeights = BlendWeights()
+    quotas: SourceQuotas = SourceQuotas()
+    creator_spacing: int = Field(
+        default=4, ge=0, description="No creator twice within this many consecutive positions."
+    )
+    diversity: float = Field(
+        default=0.3, ge=0, le=1, description="MMR trade-off: 0 is pure score, 1 pure novelty."
+    )
+    exploration_share: float = Field(
+        default=0.1, ge=0, le=1, description="Share of positions given to exploration slots."
+    )
+    freshness_half_life_h: float = Field(default=48.0, gt=0)
+    never_repeat_days: float = Field(default=30.0, ge=0)
+    not_interested_days: float = Field(
+        default=30.0, ge=0, description="How long not_interested mutes a creator and sound."
+    )
+    random_scores: bool = Field(
+        default=False, description="Rank by random scores (a known-bad arm for testing the lab)."
+    )
+    disabled_stages: list[str] = Field(
+        default_factory=list, description="Stage names switched off (e.g. 'TrendingSource')."
+    )
+    stage_budget_ms: float = Field(default=50.0, gt=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="FYP_", env_nested_delimiter="__", env_file=".env", extra="ignore"
@@ -67,6 +122,7 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     ingest: IngestSettings = IngestSettings()
     catalog: CatalogSettings = CatalogSettings()
+    feed: FeedSettings = FeedSettings()
 
     def resolved_database_url(self) -> str:
         if self.database_url:

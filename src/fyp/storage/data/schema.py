@@ -118,3 +118,45 @@ import_progress = sa.Table(
     sa.Column("rows_done", sa.BigInteger, nullable=False),
     sa.Column("updated_ms", sa.BigInteger, nullable=False),
 )
+
+# What each feed response served, one row per item: the never-repeat horizon survives restarts,
+# events carrying the request_id are attributed to experiment arms, and the ranker trains on the
+# features the online path computed at serving time (no train/serve skew).
+served = sa.Table(
+    "served",
+    metadata,
+    sa.Column("seq", Seq, primary_key=True, autoincrement=True),
+    sa.Column("request_id", IdCol, nullable=False),
+    sa.Column("user_id", IdCol, nullable=False),
+    sa.Column("video_id", IdCol, nullable=False),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("served_ms", sa.BigInteger, nullable=False),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("score", sa.Float),
+    sa.Column("features", Json),
+    sa.Column("arms", Json),
+    sa.Index("ix_served_user_ms", "user_id", "served_ms"),
+    sa.Index("ix_served_request", "request_id"),
+)
+
+# A/B experiments; the spec (hypothesis, metrics, traffic, layer, arms with their overrides) is
+# one JSON document validated by the experiments package.
+experiments = sa.Table(
+    "experiments",
+    metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("spec", Json, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("started_ms", sa.BigInteger),
+    sa.Column("stopped_ms", sa.BigInteger),
+)
+
+# Leases for jobs that must run once across all machines (the trainer).
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("holder", sa.String(200), nullable=False),
+    sa.Column("expires_ms", sa.BigInteger, nullable=False),
+)
