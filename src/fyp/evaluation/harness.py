@@ -51,6 +51,8 @@ def rank(
     held = split.held_out(part)
     train = split.train
     users = np.asarray([u for u in range(split.n_users) if held[u].size], dtype=np.int64)
+    # Score matrices are users x catalog float64: keep a batch near 64 MB on large catalogs.
+    batch = max(16, min(batch, 8_000_000 // max(split.n_items, 1)))
     acc = TopKAccumulator(
         k,
         split.n_items,

@@ -1,0 +1,231 @@
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fyp.config import Settings
+from fyp.training import ModelRegistry, Models
+from fyp.training.artefacts import ACTIVE, build_index
+from fyp.training.embeddings import EmbeddingModel
+
+
+def make_models(version: str, n: int = 30, f: int = 8, seed: int = 0) -> Models:
+    rng = np.random.default_rng(seed)
+    vectors = rng.standard_normal((n, f)).astype(np.float32)
+    idx = np.tile(np.arange(1, 4, dtype=np.int32), (n, 1)) % n
+    val = np.ones((n, 3), np.float32)
+    return Models(
+        version,
+        [f"v{i}" for i in range(n)],
+        EmbeddingModel(vectors, 1.0, 10.0),
+        build_index(vectors),
+        {t: (idx, val) for t in ("item", "content", "next")},
+        None,
+        {"counts": {"videos": n}},
+    )
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_publish_activate_and_roll_back(settings: Settings) -> None:
+    reg = ModelRegistry(settings)
+    assert reg.current() is None and reg.list() == []
+    reg.publish(make_models("v001"))
+    reg.publish(make_models("v002", seed=1))
+    assert reg.versions() == ["v001", "v002"]
+    assert reg.active_version() is None  # publishing alone activates nothing
+    reg.activate("v002")
+    assert (reg.root / ACTIVE).read_text().strip() == "v002"
+    m = reg.current()
+    assert m is not None and m.version == "v002"
+    reg.activate("v001")  # rollback
+    m = reg.current()
+    assert m is not None and m.version == "v001"
+    assert [(v.version, v.active) for v in reg.list()] == [("v001", True), ("v002", False)]
+    with pytest.raises(KeyError):
+        reg.activate("nope")
+    with pytest.raises(FileExistsError):
+        reg.publish(make_models("v001"))
+
+
+def test_a_loaded_version_round_trips(settings: Settings) -> None:
+    reg = ModelRegistry(settings)
+    original = make_models("v1")
+    reg.publish(original)
+    loaded = reg.load("v1")
+    np.testing.assert_array_equal(loaded.vectors, original.vectors)
+    q = original.vectors[3]
+    assert loaded.search(q, 4) == original.search(q, 4)
+    assert loaded.neighbours("v0", 2) == [("v1", 1.0), ("v2", 1.0)]
+    assert loaded.manifest["embedding"]["alpha"] == 10.0
+    assert loaded.ranker is None
+    aff = loaded.affinity(q, ["v3", "missing", "v0"])
+    assert aff[0] == pytest.approx(float(q @ q), rel=1e-5) and np.isnan(aff[1])
+    assert aff[2] == pytest.approx(float(original.vectors[0] @ q), rel=1e-5)
+
+
+def test_a_server_hot_swaps_after_reload_seconds(settings: Settings) -> None:
+    settings.training.reload_seconds = 10
+    clock = Clock()
+    admin = ModelRegistry(settings)
+    server = ModelRegistry(settings, clock=clock)
+    admin.publish(make_models("v1"))
+    admin.activate("v1")
+    first = server.current()
+    assert first is not None and first.version == "v1"
+    admin.publish(make_models("v2", seed=2))
+    admin.activate("v2")
+    clock.now = 5
+    assert server.current() is first  # not re-checked yet: cheap per-request path
+    clock.now = 11
+    swapped = server.current()
+    assert swapped is not None and swapped.version == "v2"
+    assert admin.load("v1").version == "v1"  # the previous version stays loadable
+
+
+def test_a_version_that_fails_to_load_never_replaces_the_serving_one(settings: Settings) -> None:
+    settings.training.reload_seconds = 0
+    reg = ModelRegistry(settings)
+    reg.publish(make_models("v1"))
+    reg.activate("v1")
+    assert reg.current() is not None
+    reg.publish(make_models("v2"))
+    (reg.root / "v2" / "vectors.npy").write_bytes(b"corrupt")
+    # activate() refuses what does not load ...
+    with pytest.raises(ValueError):
+        reg.activate("v2")
+    # ... and a pointer moved by hand is survived: the old models keep serving.
+    (reg.root / ACTIVE).write_text("v2\n")
+    m = reg.current()
+    assert m is not None and m.version == "v1"
+
+
+def test_unfinished_versions_are_invisible(settings: Settings) -> None:
+    reg = ModelRegistry(settings)
+    reg.publish(make_models("v1"))
+    (reg.root / ".tmp-v2").mkdir()
+    (reg.root / "v3").mkdir()  # no manifest: a copy still in progress
+    assert reg.versions() == ["v1"]
+    with pytest.raises(KeyError):
+        reg.activate("v3")
+
+
+def test_readers_never_see_a_half_written_version(settings: Settings) -> None:
+    settings.training.reload_seconds = 0
+    reg = ModelRegistry(settings)
+    reg.publish(make_models("v00"))
+    reg.activate("v00")
+    seen: set[str] = set()
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        reader = ModelRegistry(settings)
+        while not stop.is_set():
+            try:
+                m = reader.current()
+                assert m is not None
+                assert m.manifest["version"] == m.version
+                assert m.vectors.shape[0] == len(m.video_ids) == m.index.ntotal
+                seen.add(m.version)
+            except BaseException as e:  # pragma: no cover - reported below
+                errors.append(e)
+                return
+
+    threads = [threading.Thread(target=serve) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for n in range(1, 12):
+        # catalogs of different sizes, so a mix of two versions could not pass the checks
+        reg.publish(make_models(f"v{n:02d}", n=30 + n, seed=n))
+        reg.activate(f"v{n:02d}")
+    deadline = time.monotonic() + 10
+    while "v11" not in seen and not errors and time.monotonic() < deadline:
+        time.sleep(0.01)
+    stop.set()
+    for t in threads:
+        t.join()
+    assert not errors, errors[0]
+    assert "v11" in seen  # the readers followed the pointer to the end
+
+
+def test_prune_keeps_the_newest_and_the_active(settings: Settings, tmp_path: Path) -> None:
+    reg = ModelRegistry(settings)
+    for n in range(5):
+        reg.publish(make_models(f"v{n}"))
+    reg.activate("v0")
+    deleted = reg.prune(keep=3)
+    assert deleted == ["v1", "v2"]
+    assert reg.versions() == ["v0", "v3", "v4"]
+
+
+@pytest.mark.parametrize("kind", ["hnsw", "ivf"])
+def test_approximate_indexes_find_what_the_exact_one_finds(kind: str, settings: Settings) -> None:
+    rng = np.random.default_rng(5)
+    vectors = rng.standard_normal((3000, 16)).astype(np.float32)
+    exact = build_index(vectors, "flat")
+    approx = build_index(vectors, kind, nprobe=54)
+    q = vectors[:20] + 0.1
+    _, a = approx.search(q, 10)
+    _, b = exact.search(q, 10)
+    overlap = np.mean([len(set(x) & set(y)) / 10 for x, y in zip(a, b, strict=True)])
+    assert overlap > 0.95
+    # and the settings survive a save and load
+    reg = ModelRegistry(settings)
+    models = make_models("v1", n=3000, f=16, seed=5)
+    models.index = approx
+    models.manifest["index"] = {"kind": kind, "ef_search": 64, "nprobe": 7}
+    reg.publish(models)
+    loaded = reg.load("v1").index
+    if kind == "hnsw":
+        assert loaded.hnsw.efSearch == 64
+    else:
+        assert loaded.nprobe == 7
+
+
+def test_a_background_registry_keeps_serving_while_it_loads(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.training.reload_seconds = 0
+    admin = ModelRegistry(settings)
+    admin.publish(make_models("v1"))
+    admin.activate("v1")
+    server = ModelRegistry(settings, background=True)
+    assert server.refresh() is not None  # start-up: load before serving
+    admin.publish(make_models("v2", seed=3))
+    admin.activate("v2")
+    release = threading.Event()
+    real_load = Models.load.__func__  # type: ignore[attr-defined]
+
+    def slow_load(cls: type[Models], folder: Path) -> Models:
+        assert release.wait(10)
+        loaded: Models = real_load(cls, folder)
+        return loaded
+
+    monkeypatch.setattr(Models, "load", classmethod(slow_load))
+    # The change is noticed and loading starts, but requests are answered at once meanwhile.
+    for _ in range(3):
+        m = server.current()
+        assert m is not None and m.version == "v1"
+    release.set()
+    server.wait(10)
+    swapped = server.current()
+    assert swapped is not None and swapped.version == "v2"
+    # a fresh background registry answers None until its first load is done, never blocks
+    release.clear()
+    cold = ModelRegistry(settings, background=True)
+    assert cold.current() is None
+    release.set()
+    cold.wait(10)
+    m = cold.current()
+    assert m is not None and m.version == "v2"
