@@ -1,0 +1,236 @@
+"""Events → online state: what each stored event changes for the feed's very next request.
+
+The ingestor calls :meth:`OnlineUpdater.on_stored` after the store commits, with the newly
+stored events only (never duplicates). A user whose online state is cold (new, expired, or a
+restarted in-process backend) is rebuilt from their logged events first.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from fyp.config import Settings
+from fyp.models import Event
+from fyp.pipeline.catalog_index import CatalogIndex
+from fyp.storage.cache import (
+    Affinity,
+    Count,
+    Engage,
+    Heat,
+    MarkWarm,
+    Mute,
+    OnlineState,
+    OnlineUnavailable,
+    Op,
+    Reset,
+)
+from fyp.storage.data import DataStore, EventRow
+from fyp.types import now_ms, to_ms
+
+log = logging.getLogger("fyp.events")
+DAY_MS = 86_400_000
+# How much of a positive goes to the creator and the sound (hashtags get all of it).
+CREATOR_SHARE = 0.5
+SOUND_SHARE = 0.5
+
+
+def _row_view(r: EventRow) -> dict[str, Any]:
+    return dict(r)
+
+
+def _event_view(e: Event) -> dict[str, Any]:
+    return {
+        "user_id": e.user_id,
+        "video_id": e.video_id,
+        "creator_id": e.creator_id,
+        "sound_id": e.sound_id,
+        "hashtag": e.hashtag,
+        "type": e.type.value,
+        "ts_ms": to_ms(e.ts),
+        "watch_ms": e.watch_ms,
+    }
+
+
+class OnlineUpdater:
+    """Turns events into online-state updates.
+
+    Args:
+        online: the online state.
+        catalog: hashtags, sound, creator and region of videos.
+        store: the durable store (a cold user's events).
+        settings: signal weights (``training.weights``) and online settings.
+    """
+
+    def __init__(
+        self,
+        online: OnlineState,
+        catalog: CatalogIndex,
+        store: DataStore,
+        settings: Settings,
+        clock: Callable[[], int] = now_ms,
+    ) -> None:
+        self.online = online
+        self.catalog = catalog
+        self.store = store
+        self.settings = settings
+        self.clock = clock
+
+    # -- hooks ---------------------------------------------------------------------------------
+
+    def on_stored(self, rows: Sequence[EventRow]) -> None:
+        """Post-commit hook: apply newly stored events (warming cold users from the log)."""
+        if not rows:
+            return
+        try:
+            now = self.clock()
+            cold = {u for u in {r["user_id"] for r in rows} if not self._warm(u, now)}
+            ops: list[Op] = []
+            for r in rows:
+                ops.extend(self.ops(_row_view(r), now, user=r["user_id"] not in cold))
+            for u in cold:
+                # The log already holds this batch, so the replay covers it for the user's part.
+                ops.extend(self._replay(u, now))
+            self.online.apply(ops)
+        except OnlineUnavailable as e:
+            # The events are durable; the online state misses them until a user goes cold and
+            # is rebuilt from the log.
+            log.warning("online state missed %d stored events: %s", len(rows), e)
+
+    def warm_user(self, user_id: str, now: int | None = None) -> bool:
+        """Rebuild a cold user from the log; returns whether it was cold."""
+        now = self.clock() if now is None else now
+        if self._warm(user_id, now):
+            return False
+        self.online.apply(self._replay(user_id, now))
+        return True
+
+    def warm_videos(self, limit: int | None = None) -> int:
+        """Rebuild video counters and trending from the newest ``limit`` logged events (an
+        in-process backend after a restart). Returns the number of events read."""
+        limit = self.settings.online.warm_events if limit is None else limit
+        if limit <= 0:
+            return 0
+        total = self.store.count_events()
+        after, n, now = max(0, total - limit), 0, self.clock()
+        while True:
+            page = self.store.read_events(after_seq=after, limit=5000)
+            if not page:
+                break
+            ops: list[Op] = []
+            for _, e in page:
+                ops.extend(self.ops(_event_view(e), now, user=False))
+            self.online.apply(ops)
+            n += len(page)
+            after = page[-1][0]
+        return n
+
+    # -- translation ---------------------------------------------------------------------------
+
+    def _warm(self, user_id: str, now: int) -> bool:
+        if self.settings.online.warm_user_events <= 0:
+            return True
+        return self.online.user_state(user_id, now).warm
+
+    def _replay(self, user_id: str, now: int) -> list[Op]:
+        since = now - int(self.settings.online.user_ttl_days * DAY_MS)
+        events = self.store.user_events(user_id, since, self.settings.online.warm_user_events)
+        ops: list[Op] = []
+        for e in events:
+            ops.extend(self.ops(_event_view(e), now, video=False))
+        ops.append(MarkWarm(user_id))
+        return ops
+
+    def ops(
+        self, e: dict[str, Any], now: int, *, user: bool = True, video: bool = True
+    ) -> list[Op]:
+        """The updates one event makes: per video (``video``) and per user (``user``)."""
+        w = self.settings.training.weights
+        uid: str = e["user_id"]
+        vid: str | None = e["video_id"]
+        kind: str = e["type"]
+        ts = min(int(e["ts_ms"]), now)
+        meta = self.catalog.get(vid) if vid else None
+        creator = e["creator_id"] or (meta.creator_id if meta else None)
+        out: list[Op] = []
+
+        def count(name: str, n: int = 1) -> None:
+            if video and vid:
+                out.append(Count(vid, name, n))
+
+        def heat(delta: float) -> None:
+            if video and vid and delta:
+                out.append(Heat(vid, meta.region if meta else None, delta, ts))
+
+        def taste(weight: float, engage: bool) -> None:
+            if not user:
+                return
+            if engage and vid and weight >= w.min_positive:
+                out.append(Engage(uid, vid, weight))
+            if meta is not None:
+                out.extend(Affinity(uid, "hashtag", t, weight, ts) for t in meta.hashtags)
+                if meta.sound_id:
+                    out.append(Affinity(uid, "sound", meta.sound_id, weight * SOUND_SHARE, ts))
+            if creator:
+                out.append(Affinity(uid, "creator", creator, weight * CREATOR_SHARE, ts))
+                if weight > 0:
+                    out.append(Reset(uid, "skip", creator))
+
+        def mute(what: str, key: str | None) -> None:
+            if user and key:
+                out.append(Mute(uid, what, key, ts))  # type: ignore[arg-type]
+
+        if kind == "impression":
+            count("impressions")
+        elif kind == "play":
+            count("plays")
+            duration = meta.duration_ms if meta else None
+            watch = e["watch_ms"] or 0
+            if duration:
+                completion = watch / duration
+                weight = w.play * min(completion, w.completion_cap)
+                if completion >= w.complete_threshold:
+                    count("completes")
+                    weight += w.complete_bonus
+            else:
+                weight = w.play_unknown_duration
+            heat(weight)
+            taste(weight, engage=True)
+        elif kind in ("like", "share", "comment"):
+            count({"like": "likes", "share": "shares", "comment": "comments"}[kind])
+            weight = float(getattr(w, kind))
+            heat(weight)
+            taste(weight, engage=True)
+        elif kind == "unlike":
+            count("likes", -1)
+            taste(-w.like, engage=False)
+        elif kind in ("follow", "unfollow"):
+            sign = 1.0 if kind == "follow" else -1.0
+            if kind == "follow":
+                count("follows")
+                heat(w.follow)
+            if user and creator:
+                out.append(Affinity(uid, "creator", creator, sign * 2 * w.follow, ts))
+        elif kind == "profile_visit":
+            if user and creator:
+                out.append(Affinity(uid, "creator", creator, w.profile_visit, ts))
+        elif kind == "skip":
+            count("skips")
+            taste(w.skip, engage=False)
+            if user and creator:
+                out.append(Affinity(uid, "skip", creator, 1.0, ts))
+        elif kind == "not_interested":
+            if vid:
+                count("not_interested")
+                mute("video", vid)
+                mute("creator", creator)
+                mute("sound", meta.sound_id if meta else None)
+            else:
+                mute("creator", creator)
+                mute("sound", e["sound_id"])
+                mute("hashtag", e["hashtag"])
+        elif kind == "report":
+            count("reports")
+            mute("report", vid)
+        return out

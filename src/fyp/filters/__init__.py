@@ -1,0 +1,1 @@
+"""Filters: the only stages that drop candidates (safety, negatives, never-repeat)."""

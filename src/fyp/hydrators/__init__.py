@@ -1,0 +1,1 @@
+"""Candidate hydrators: catalog data, online counters, ranker features."""

@@ -1,0 +1,1 @@
+"""Scorers: predicted actions, their blend, and the adjustments that act on feedback at once."""

@@ -1,0 +1,1 @@
+"""Selectors: choose and order the page (score, diversity, creator spacing, exploration)."""

@@ -1,0 +1,1 @@
+"""Side effects: run after the response is built, never change it."""

@@ -1,0 +1,48 @@
+"""The online state (memory or Redis), opened from Settings."""
+
+from __future__ import annotations
+
+from fyp.config import OnlineSettings
+from fyp.storage.cache.base import (
+    GLOBAL,
+    Affinity,
+    Count,
+    Engage,
+    Heat,
+    MarkWarm,
+    Mute,
+    OnlineState,
+    OnlineUnavailable,
+    Op,
+    Reset,
+    UserState,
+    VideoStats,
+)
+
+__all__ = [
+    "GLOBAL",
+    "Affinity",
+    "Count",
+    "Engage",
+    "Heat",
+    "MarkWarm",
+    "Mute",
+    "OnlineState",
+    "OnlineUnavailable",
+    "Op",
+    "Reset",
+    "UserState",
+    "VideoStats",
+    "open_online_state",
+]
+
+
+def open_online_state(settings: OnlineSettings) -> OnlineState:
+    """The backend ``settings.backend`` names."""
+    if settings.backend == "redis":
+        from fyp.storage.cache.redis import RedisOnlineState
+
+        return RedisOnlineState(settings)
+    from fyp.storage.cache.memory import MemoryOnlineState
+
+    return MemoryOnlineState(settings)

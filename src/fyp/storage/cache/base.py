@@ -1,0 +1,173 @@
+"""The online state's contract: what the feed reads on every request and ingest writes on every
+event (seen sets, recent interests, negatives, per-video counters, trending).
+
+Every backend (memory, Redis) passes ``tests/storage/test_online_state_contract.py``. Signals
+decay with a half-life: a value ``v`` written at ``ts`` is worth ``v * 2 ** (-(now - ts) / hl)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+# Decayed per-user scores: tastes for hashtags, creators and sounds, and the creator skip streak.
+AffinityKind = Literal["hashtag", "creator", "sound", "skip"]
+# Negatives: a muted video, creator, sound or hashtag (not_interested), a reported video.
+MuteKind = Literal["video", "creator", "sound", "hashtag", "report"]
+COUNTERS = (
+    "impressions",
+    "plays",
+    "completes",
+    "likes",
+    "shares",
+    "comments",
+    "follows",
+    "skips",
+    "not_interested",
+    "reports",
+)
+GLOBAL = "*"  # the trending list over every region
+
+
+class OnlineUnavailable(RuntimeError):
+    """The online state cannot answer now; callers degrade (the durable store still works)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Engage:
+    """A positive engagement: (video, weight) joins the user's recent list."""
+
+    user_id: str
+    video_id: str
+    weight: float
+
+
+@dataclass(frozen=True, slots=True)
+class Affinity:
+    """Add ``delta`` (may be negative) to a decayed per-user score."""
+
+    user_id: str
+    kind: AffinityKind
+    key: str
+    delta: float
+    ts_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Reset:
+    """Forget one per-user score (e.g. a creator's skip streak after a positive)."""
+
+    user_id: str
+    kind: AffinityKind
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Mute:
+    """A negative at ``ts_ms``; the feed decides per request how long it lasts."""
+
+    user_id: str
+    kind: MuteKind
+    key: str
+    ts_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Count:
+    """Add ``n`` to one of a video's counters (see ``COUNTERS``)."""
+
+    video_id: str
+    counter: str
+    n: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Heat:
+    """Engagement velocity: decayed per video, and trending per region and globally."""
+
+    video_id: str
+    region: str | None
+    delta: float
+    ts_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class MarkWarm:
+    """The user's state now reflects their logged history (see ``OnlineState.is_warm``)."""
+
+    user_id: str
+
+
+Op = Engage | Affinity | Reset | Mute | Count | Heat | MarkWarm
+
+
+@dataclass(frozen=True, slots=True)
+class UserState:
+    """One user's online state as of ``now``.
+
+    Attributes:
+        recent: (video_id, weight) of recent positive engagements, oldest first.
+        affinities: kind -> key -> decayed score (skip streaks under ``"skip"``).
+        mutes: kind -> key -> ts_ms of the newest negative.
+        warm: False when nothing is known (a new user, or one whose state expired).
+    """
+
+    recent: list[tuple[str, float]] = field(default_factory=list)
+    affinities: dict[str, dict[str, float]] = field(default_factory=dict)
+    mutes: dict[str, dict[str, int]] = field(default_factory=dict)
+    warm: bool = False
+
+    def affinity(self, kind: AffinityKind, key: str) -> float:
+        return self.affinities.get(kind, {}).get(key, 0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class VideoStats:
+    """A video's counters and its decayed engagement velocity."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    velocity: float = 0.0
+
+    def get(self, counter: str) -> int:
+        return self.counts.get(counter, 0)
+
+
+class OnlineState(Protocol):
+    """Per-user and per-video state on the hot path. Reads must be cheap (one round trip);
+    writes come in batches from the ingest path after the store commits.
+
+    A user's state expires ``user_ttl_days`` after their last write, so inactive users cost
+    nothing; the feed rebuilds a cold user from the durable store.
+    """
+
+    def apply(self, ops: Sequence[Op]) -> None:
+        """Apply a batch of updates (in order)."""
+
+    def user_state(self, user_id: str, now_ms: int) -> UserState: ...
+
+    def served_since(self, user_id: str, since_ms: int) -> set[str] | None:
+        """Videos served to the user at or after ``since_ms``; None when the served set is cold
+        (never primed or expired), so the caller falls back to the durable served log."""
+
+    def mark_served(self, user_id: str, video_ids: Collection[str], ts_ms: int) -> None:
+        """Add served videos (a cold set becomes warm with just these: prime it first)."""
+
+    def prime_served(self, user_id: str, served: dict[str, int]) -> None:
+        """Load a cold served set from the durable log (video_id -> served_ms); marks it warm."""
+
+    def video_stats(self, video_ids: Sequence[str], now_ms: int) -> dict[str, VideoStats]:
+        """Stats for the given videos (unknown ones get empty stats)."""
+
+    def trending(self, region: str, k: int, now_ms: int) -> list[tuple[str, float]]:
+        """The k hottest videos of ``region`` (``GLOBAL`` for all), best first, decayed score."""
+
+    def forget_user(self, user_id: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def decayed(value: float, ts_ms: int, now_ms: int, half_life_ms: float) -> float:
+    """``value`` written at ``ts_ms``, as worth at ``now_ms`` (never grows for past writes)."""
+    age = max(0, now_ms - ts_ms)
+    return float(value * 2.0 ** (-age / half_life_ms))

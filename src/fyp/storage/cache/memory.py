@@ -1,0 +1,218 @@
+"""The in-process online state: one worker's dicts behind a lock, bounded by an LRU of users."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict, defaultdict, deque
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
+
+from fyp.config import OnlineSettings
+from fyp.storage.cache.base import (
+    GLOBAL,
+    Affinity,
+    Count,
+    Engage,
+    Heat,
+    MarkWarm,
+    Mute,
+    Op,
+    Reset,
+    UserState,
+    VideoStats,
+    decayed,
+)
+from fyp.types import now_ms
+
+H = 3_600_000.0
+
+
+@dataclass(slots=True)
+class _User:
+    touched_ms: int
+    recent: deque[tuple[str, float]]
+    scores: dict[str, dict[str, tuple[float, int]]] = field(default_factory=dict)
+    mutes: dict[str, dict[str, int]] = field(default_factory=dict)
+    served: dict[str, int] | None = None  # None: cold, fall back to the durable log
+    warm: bool = False
+
+
+class _Trending:
+    """Scores kept as ``delta * 2 ** ((ts - base) / hl)``: adding never rewrites old entries, and
+    the order is the decayed order. The top list is cached for a second."""
+
+    def __init__(self, half_life_ms: float) -> None:
+        self.hl = half_life_ms
+        self.base: int | None = None
+        self.scores: dict[str, float] = {}
+        self.top: list[tuple[str, float]] = []
+        self.top_ms = -1
+
+    def add(self, video_id: str, delta: float, ts_ms: int) -> None:
+        if self.base is None:
+            self.base = ts_ms
+        exp = (ts_ms - self.base) / self.hl
+        if exp > 500:  # rebase before floats overflow; a uniform rescale keeps the order
+            shift = 2.0 ** (-exp)
+            self.scores = {v: s * shift for v, s in self.scores.items()}
+            self.base, exp = ts_ms, 0.0
+        self.scores[video_id] = self.scores.get(video_id, 0.0) + delta * 2.0**exp
+        self.top_ms = -1
+
+    def best(self, k: int, now: int) -> list[tuple[str, float]]:
+        if self.base is None:
+            return []
+        if self.top_ms < 0 or now - self.top_ms > 1000 or len(self.top) < k:
+            keep = max(k, 500)
+            ranked = sorted(self.scores.items(), key=lambda kv: -kv[1])[:keep]
+            scale = 2.0 ** (-(now - self.base) / self.hl)
+            self.top = [(v, s * scale) for v, s in ranked if s > 0]
+            self.top_ms = now
+        return self.top[:k]
+
+
+class MemoryOnlineState:
+    def __init__(self, settings: OnlineSettings, clock: Callable[[], int] = now_ms) -> None:
+        self.settings = settings
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._users: OrderedDict[str, _User] = OrderedDict()
+        self._counts: dict[str, dict[str, int]] = defaultdict(dict)
+        self._velocity: dict[str, tuple[float, int]] = {}
+        self._trending: dict[str, _Trending] = {}
+        self._aff_hl = settings.affinity_half_life_h * H
+        self._tr_hl = settings.trending_half_life_h * H
+        self._ttl = settings.user_ttl_days * 24 * H
+
+    # -- users ---------------------------------------------------------------------------------
+
+    def _user(self, user_id: str, create: bool) -> _User | None:
+        now = self.clock()
+        u = self._users.get(user_id)
+        if u is not None and now - u.touched_ms > self._ttl:
+            del self._users[user_id]
+            u = None
+        if u is None:
+            if not create:
+                return None
+            u = _User(touched_ms=now, recent=deque(maxlen=self.settings.recent_size))
+            self._users[user_id] = u
+            while len(self._users) > self.settings.max_users:
+                self._users.popitem(last=False)
+        self._users.move_to_end(user_id)
+        if create:
+            u.touched_ms = now
+        return u
+
+    def apply(self, ops: Sequence[Op]) -> None:
+        with self._lock:
+            for op in ops:
+                self._apply(op)
+
+    def _apply(self, op: Op) -> None:
+        if isinstance(op, Count):
+            c = self._counts[op.video_id]
+            c[op.counter] = c.get(op.counter, 0) + op.n
+        elif isinstance(op, Heat):
+            v, ts = self._velocity.get(op.video_id, (0.0, op.ts_ms))
+            t = max(ts, op.ts_ms)
+            v = decayed(v, ts, t, self._tr_hl) + decayed(op.delta, op.ts_ms, t, self._tr_hl)
+            self._velocity[op.video_id] = (v, t)
+            for region in {GLOBAL, op.region or GLOBAL}:
+                tr = self._trending.get(region)
+                if tr is None:
+                    tr = self._trending[region] = _Trending(self._tr_hl)
+                tr.add(op.video_id, op.delta, op.ts_ms)
+        else:
+            u = self._user(op.user_id, create=True)
+            assert u is not None
+            if isinstance(op, Engage):
+                u.recent.append((op.video_id, op.weight))
+            elif isinstance(op, Affinity):
+                kind = u.scores.setdefault(op.kind, {})
+                v, ts = kind.get(op.key, (0.0, op.ts_ms))
+                t = max(ts, op.ts_ms)
+                v = decayed(v, ts, t, self._aff_hl) + decayed(op.delta, op.ts_ms, t, self._aff_hl)
+                kind[op.key] = (v, t)
+            elif isinstance(op, Reset):
+                u.scores.get(op.kind, {}).pop(op.key, None)
+            elif isinstance(op, Mute):
+                kind_m = u.mutes.setdefault(op.kind, {})
+                kind_m[op.key] = max(kind_m.get(op.key, 0), op.ts_ms)
+            elif isinstance(op, MarkWarm):
+                u.warm = True
+
+    def user_state(self, user_id: str, now_ms: int) -> UserState:
+        with self._lock:
+            u = self._user(user_id, create=False)
+            if u is None:
+                return UserState()
+            aff = {
+                kind: {k: decayed(v, ts, now_ms, self._aff_hl) for k, (v, ts) in scores.items()}
+                for kind, scores in u.scores.items()
+            }
+            return UserState(
+                recent=list(u.recent),
+                affinities=aff,
+                mutes={k: dict(v) for k, v in u.mutes.items()},
+                warm=u.warm,
+            )
+
+    def served_since(self, user_id: str, since_ms: int) -> set[str] | None:
+        with self._lock:
+            u = self._user(user_id, create=False)
+            if u is None or u.served is None:
+                return None
+            return {v for v, ts in u.served.items() if ts >= since_ms}
+
+    def mark_served(self, user_id: str, video_ids: Collection[str], ts_ms: int) -> None:
+        with self._lock:
+            u = self._user(user_id, create=True)
+            assert u is not None
+            if u.served is None:
+                u.served = {}
+            for v in video_ids:
+                u.served[v] = ts_ms
+            self._trim(u)
+
+    def prime_served(self, user_id: str, served: dict[str, int]) -> None:
+        with self._lock:
+            u = self._user(user_id, create=True)
+            assert u is not None
+            merged = dict(served)
+            for v, ts in (u.served or {}).items():
+                merged[v] = max(ts, merged.get(v, 0))
+            u.served = merged
+            self._trim(u)
+
+    def _trim(self, u: _User) -> None:
+        assert u.served is not None
+        extra = len(u.served) - self.settings.max_served
+        if extra > 0:
+            for v, _ in sorted(u.served.items(), key=lambda kv: kv[1])[:extra]:
+                del u.served[v]
+
+    def forget_user(self, user_id: str) -> None:
+        with self._lock:
+            self._users.pop(user_id, None)
+
+    # -- videos --------------------------------------------------------------------------------
+
+    def video_stats(self, video_ids: Sequence[str], now_ms: int) -> dict[str, VideoStats]:
+        out: dict[str, VideoStats] = {}
+        for vid in video_ids:
+            c = self._counts.get(vid)
+            vel = self._velocity.get(vid)
+            out[vid] = VideoStats(
+                counts=dict(c) if c else {},
+                velocity=decayed(vel[0], vel[1], now_ms, self._tr_hl) if vel else 0.0,
+            )
+        return out
+
+    def trending(self, region: str, k: int, now_ms: int) -> list[tuple[str, float]]:
+        with self._lock:
+            tr = self._trending.get(region)
+            return tr.best(k, now_ms) if tr is not None else []
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,188 @@
+"""One contract for every OnlineState backend: memory and Redis (127.0.0.1:6379).
+
+Each Redis test uses a key prefix of its own and deletes its keys afterwards. Under CI=true an
+unreachable Redis fails the run instead of skipping.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from fyp.config import OnlineSettings
+from fyp.storage.cache import (
+    GLOBAL,
+    Affinity,
+    Count,
+    Engage,
+    Heat,
+    MarkWarm,
+    Mute,
+    OnlineState,
+    Reset,
+)
+from fyp.storage.cache.memory import MemoryOnlineState
+from fyp.storage.cache.redis import RedisOnlineState
+from tests.conftest import _unavailable
+
+H = 3_600_000
+T0 = 1_780_000_000_000
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def _settings(**kw: object) -> OnlineSettings:
+    base = {"affinity_half_life_h": 1.0, "trending_half_life_h": 1.0, "recent_size": 3}
+    return OnlineSettings.model_validate({**base, **kw})
+
+
+@pytest.fixture(params=["memory", "redis"])
+def online(request: pytest.FixtureRequest) -> Iterator[OnlineState]:
+    settings = _settings(key_prefix=f"fyptest:{uuid.uuid4().hex[:10]}:", max_served=100)
+    if request.param == "memory":
+        yield MemoryOnlineState(settings, clock=lambda: T0)
+        return
+    state = RedisOnlineState(settings)
+    try:
+        state.ping()
+    except Exception as e:
+        _unavailable("Redis", e)
+    yield state
+    keys = list(state.r.scan_iter(match=f"{settings.key_prefix}*", count=1000))
+    if keys:
+        state.r.delete(*keys)
+    state.close()
+
+
+def test_a_new_user_is_cold_and_empty(online: OnlineState) -> None:
+    st = online.user_state("nobody", T0)
+    assert st.warm is False
+    assert st.recent == [] and st.affinities == {} and st.mutes == {}
+    assert online.served_since("nobody", 0) is None
+
+
+def test_recent_engagements_keep_order_and_are_bounded(online: OnlineState) -> None:
+    online.apply([Engage("u", f"v{i}", float(i + 1)) for i in range(5)])
+    assert online.user_state("u", T0).recent == [("v2", 3.0), ("v3", 4.0), ("v4", 5.0)]
+
+
+def test_affinities_add_and_decay_with_the_half_life(online: OnlineState) -> None:
+    online.apply(
+        [
+            Affinity("u", "hashtag", "cooking", 2.0, T0),
+            Affinity("u", "hashtag", "cooking", 2.0, T0 + H),  # the first is worth 1 by now
+            Affinity("u", "creator", "c1", -1.0, T0),
+            Affinity("u", "skip", "c1", 1.0, T0),
+        ]
+    )
+    st = online.user_state("u", T0 + H)
+    assert st.affinity("hashtag", "cooking") == pytest.approx(3.0)
+    assert st.affinity("creator", "c1") == pytest.approx(-0.5)
+    assert online.user_state("u", T0 + 3 * H).affinity("hashtag", "cooking") == pytest.approx(0.75)
+    online.apply([Reset("u", "skip", "c1")])
+    assert online.user_state("u", T0 + H).affinity("skip", "c1") == 0.0
+
+
+def test_mutes_keep_the_newest_time(online: OnlineState) -> None:
+    online.apply(
+        [
+            Mute("u", "creator", "c1", T0 + 5),
+            Mute("u", "creator", "c1", T0),  # an older, late event does not shorten the mute
+            Mute("u", "report", "v1", T0),
+            MarkWarm("u"),
+        ]
+    )
+    st = online.user_state("u", T0)
+    assert st.mutes == {"creator": {"c1": T0 + 5}, "report": {"v1": T0}}
+    assert st.warm is True
+
+
+def test_the_served_set_is_cold_until_primed_and_respects_the_horizon(online: OnlineState) -> None:
+    assert online.served_since("u", 0) is None
+    online.prime_served("u", {})
+    assert online.served_since("u", 0) == set()  # primed, empty: warm
+    online.prime_served("u", {"old": T0 - 10 * H})
+    online.mark_served("u", ["a", "b"], T0)
+    assert online.served_since("u", T0 - 20 * H) == {"old", "a", "b"}
+    assert online.served_since("u", T0 - H) == {"a", "b"}
+    online.forget_user("u")
+    assert online.served_since("u", 0) is None
+
+
+def test_the_served_set_is_bounded(online: OnlineState) -> None:
+    online.prime_served("u", {})
+    for i in range(150):
+        online.mark_served("u", [f"v{i}"], T0 + i)
+    served = online.served_since("u", 0)
+    assert served is not None
+    assert len(served) == 100
+    assert "v149" in served and "v0" not in served  # the oldest go first
+
+
+def test_video_counters_and_velocity(online: OnlineState) -> None:
+    online.apply(
+        [
+            Count("v1", "impressions"),
+            Count("v1", "impressions"),
+            Count("v1", "likes"),
+            Count("v1", "likes", -1),
+            Heat("v1", "US", 4.0, T0),
+        ]
+    )
+    stats = online.video_stats(["v1", "v2"], T0 + H)
+    assert stats["v1"].get("impressions") == 2
+    assert stats["v1"].get("likes") == 0
+    assert stats["v1"].velocity == pytest.approx(2.0)
+    assert stats["v2"].counts == {} and stats["v2"].velocity == 0.0
+
+
+def test_trending_is_per_region_and_decays(online: OnlineState) -> None:
+    online.apply(
+        [
+            Heat("old-hit", "US", 8.0, T0 - 4 * H),  # worth 0.5 at T0
+            Heat("new", "US", 1.0, T0),
+            Heat("gb", "GB", 3.0, T0),
+            Heat("nowhere", None, 2.0, T0),
+        ]
+    )
+    us = online.trending("US", 10, T0)
+    assert [v for v, _ in us] == ["new", "old-hit"]
+    assert us[1][1] == pytest.approx(0.5)
+    assert [v for v, _ in online.trending(GLOBAL, 10, T0)] == ["gb", "nowhere", "new", "old-hit"]
+    assert [v for v, _ in online.trending(GLOBAL, 2, T0)] == ["gb", "nowhere"]
+    assert online.trending("JP", 10, T0) == []
+
+
+def test_trending_survives_an_epoch_boundary() -> None:
+    # Redis keeps trending in epochs of 256 half-lives; a score written in the previous epoch
+    # must still count, decayed, after the boundary.
+    settings = _settings(key_prefix=f"fyptest:{uuid.uuid4().hex[:10]}:")
+    state = RedisOnlineState(settings)
+    try:
+        state.ping()
+    except Exception as e:
+        _unavailable("Redis", e)
+    try:
+        boundary = (T0 // (256 * H) + 1) * 256 * H
+        state.apply([Heat("before", None, 4.0, boundary - H), Heat("after", None, 1.0, boundary)])
+        best = dict(state.trending(GLOBAL, 10, boundary + H))
+        assert best["before"] == pytest.approx(1.0)
+        assert best["after"] == pytest.approx(0.5)
+    finally:
+        keys = list(state.r.scan_iter(match=f"{settings.key_prefix}*"))
+        if keys:
+            state.r.delete(*keys)
+        state.close()
+
+
+def test_memory_backend_drops_least_recently_used_and_expired_users() -> None:
+    now = [T0]
+    state = MemoryOnlineState(_settings(max_users=2, user_ttl_days=1.0), clock=lambda: now[0])
+    state.apply([MarkWarm("a"), MarkWarm("b")])
+    state.user_state("a", T0)  # a is now more recent than b
+    state.apply([MarkWarm("c")])
+    assert state.user_state("b", T0).warm is False
+    assert state.user_state("a", T0).warm is True
+    now[0] = T0 + 25 * H
+    assert state.user_state("a", now[0]).warm is False
