@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench clean chromium screenshots
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "fyp needs Python 3.11"'
@@ -20,7 +20,7 @@ run: install
 	$(BIN)/fyp demo
 	$(BIN)/fyp serve
 
-test: install
+test: install chromium
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
@@ -36,3 +36,17 @@ bench: install
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+
+# -- simulator -- live activity for the demo world (run `make run` in another terminal first)
+.PHONY: simulate
+simulate: install
+	$(BIN)/fyp simulate --users 200 --days 1 --setup
+
+# -- web -- the browser tests and screenshots drive Debian's chromium (installed when missing)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+chromium:
+	@command -v chromium >/dev/null || ($(SUDO) apt-get update && $(SUDO) apt-get install -y chromium)
+
+screenshots: install chromium
+	$(BIN)/python scripts/screenshots.py --out docs/screenshots

@@ -20,13 +20,23 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    def __init__(self, database_url: str, var_dir: Path, port: int | None = None) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        var_dir: Path,
+        port: int | None = None,
+        *,
+        workers: int = 1,  # -- scale --
+        env: dict[str, str] | None = None,  # -- scale -- extra FYP_* settings
+    ) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.workers = workers
         self.env = {
             **os.environ,
             "FYP_DATABASE_URL": database_url,
             "FYP_VAR_DIR": str(var_dir),
+            **(env or {}),
         }
         self.log = var_dir / f"server-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -43,6 +53,8 @@ class ServerProcess:
                     "--port",
                     str(self.port),
                     "--no-access-log",
+                    "--workers",
+                    str(self.workers),
                 ],
                 env=self.env,
                 stdout=log,

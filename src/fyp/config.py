@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ModerationState = Literal["pending", "approved", "limited", "removed"]
@@ -101,6 +101,304 @@ class FeedSettings(BaseModel):
     stage_budget_ms: float = Field(default=50.0, gt=0)
 
 
+# -- training --
+class SignalWeights(BaseModel):
+    """How much each event says about a user's taste for a video (like = 1 is the unit).
+
+    A pair's weight is the sum of its events' contributions, capped at ``max_pair_weight``;
+    ``skip`` subtracts, ``not_interested`` and ``report`` veto the pair (never a positive),
+    ``unlike`` cancels earlier likes. ``impression`` is 0: being shown is not a preference.
+    """
+
+    impression: float = 0.0
+    play: float = Field(
+        default=1.0, description="Times the watch completion (watch_ms / duration_ms, capped)."
+    )
+    play_unknown_duration: float = Field(
+        default=0.5, description="A play whose video duration is unknown (no completion)."
+    )
+    complete_bonus: float = Field(
+        default=0.5, description="Added when completion reaches complete_threshold."
+    )
+    complete_threshold: float = Field(default=0.9, gt=0)
+    completion_cap: float = Field(
+        default=2.0, ge=1.0, description="Replays may count past 1.0, up to this."
+    )
+    like: float = 1.0
+    share: float = 2.0
+    comment: float = 1.5
+    follow: float = 1.5
+    profile_visit: float = 0.3
+    skip: float = Field(default=-0.5, le=0)
+    max_pair_weight: float = Field(default=5.0, gt=0)
+    min_positive: float = Field(
+        default=0.5,
+        gt=0,
+        description="A pair counts as a positive from this weight up (a play under half watched "
+        "is not one).",
+    )
+
+
+class EmbeddingSettings(BaseModel):
+    """Weighted ALS over users x videos plus content pseudo-users (see fyp.training.embeddings).
+
+    Defaults were tuned on the TikTok ``valid`` split only (docs/benchmarks.md).
+    """
+
+    factors: int = Field(default=128, ge=2, le=1024)
+    regularization: float = Field(default=1000.0, ge=0)
+    alpha: float = Field(default=500.0, gt=0, description="Confidence per unit of weight.")
+    iterations: int = Field(default=20, ge=1)
+    content_neighbours: int = Field(
+        default=2, ge=0, description="Neighbours per content pseudo-user row (0 turns it off)."
+    )
+    content_weight: float = Field(
+        default=1.0, gt=0, description="Interaction weight of each content pseudo-user entry."
+    )
+    seed: int = 42
+
+
+class TrainingSettings(BaseModel):
+    """The trainer: signals from the event log, model hyper-parameters, artefacts, schedule."""
+
+    models_dir: Path | None = Field(
+        default=None, description="Model versions live here; None means var_dir/models."
+    )
+    reload_seconds: float = Field(
+        default=5.0, ge=0, description="How often a server re-reads the ACTIVE model pointer."
+    )
+    schedule_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        description="Retrain inside the server this often (0: off; run `fyp train` instead).",
+    )
+    keep_versions: int = Field(default=5, ge=1, description="Older versions are deleted.")
+    page_size: int = Field(default=10_000, ge=100, le=100_000)
+    weights: SignalWeights = SignalWeights()
+    embedding: EmbeddingSettings = EmbeddingSettings()
+    item_neighbours: int = Field(default=50, ge=1, le=1000)
+    item_history_cap: int = Field(
+        default=1000,
+        ge=1,
+        description="Co-engagement uses at most this many of a user's latest positives "
+        "(the cost grows with the square of a user's history).",
+    )
+    content_neighbours: int = Field(default=50, ge=1, le=1000)
+    sequence_window: int = Field(
+        default=3, ge=1, description="Next-item pairs up to this many steps apart count."
+    )
+    sequence_neighbours: int = Field(default=50, ge=1, le=1000)
+    index_kind: Literal["auto", "flat", "hnsw", "ivf"] = Field(
+        default="auto",
+        description="ANN index over video vectors; auto: exact below exact_index_below, else HNSW.",
+    )
+    exact_index_below: int = Field(
+        default=100_000, ge=0, description="Catalogs smaller than this get an exact index."
+    )
+    hnsw_m: int = Field(default=32, ge=4, le=128)
+    hnsw_ef_search: int = Field(default=512, ge=8)
+    ivf_nprobe: int = Field(default=64, ge=1, description="IVF lists scanned per query.")
+    ranker_min_positives: int = Field(
+        default=20, ge=1, description="An action with fewer positive outcomes gets no model."
+    )
+    ranker_rounds: int = Field(
+        default=100, ge=1, description="Most trees per action (early stopping may use fewer)."
+    )
+    ranker_leaves: int = Field(default=31, ge=2)
+    ranker_learning_rate: float = Field(default=0.1, gt=0, le=1)
+    outcome_window_s: float = Field(
+        default=3600.0, gt=0, description="Events this long after serving are its outcomes."
+    )
+    threads: int = Field(default=1, ge=1, description="BLAS/OpenMP threads while training.")
+    evaluate: bool = Field(
+        default=True, description="Record a temporal leave-one-out in each version's manifest."
+    )
+    eval_max_users: int = Field(
+        default=2000, ge=1, description="Users sampled for that leave-one-out (it costs a fit)."
+    )
+
+
+# -- online state and serving (feed) --
+class OnlineSettings(BaseModel):
+    """Where the online state lives (seen sets, recent interests, negatives, counters, trending)
+    and how fast its signals decay."""
+
+    backend: Literal["memory", "redis"] = "memory"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    key_prefix: str = Field(default="fyp:", description="Prefix of every Redis key.")
+    redis_timeout_s: float = Field(
+        default=0.5, gt=0, description="A Redis call slower than this counts as a failure."
+    )
+    redis_retry_s: float = Field(
+        default=1.0,
+        ge=0,
+        description="After a Redis failure, calls fail at once for this long (the feed degrades).",
+    )
+    user_ttl_days: float = Field(
+        default=30.0, gt=0, description="A user's state expires this long after their last event."
+    )
+    max_users: int = Field(
+        default=200_000,
+        ge=1,
+        description="Memory backend: least recently used users beyond this are dropped.",
+    )
+    recent_size: int = Field(default=50, ge=1, le=1000, description="Recent engagements kept.")
+    max_served: int = Field(
+        default=20_000, ge=100, description="Served ids kept per user (oldest dropped first)."
+    )
+    affinity_half_life_h: float = Field(default=72.0, gt=0)
+    trending_half_life_h: float = Field(default=6.0, gt=0)
+    warm_events: int = Field(
+        default=200_000,
+        ge=0,
+        description="Memory backend: video counters and trending are rebuilt from this many of "
+        "the newest logged events at start-up.",
+    )
+    warm_user_events: int = Field(
+        default=500, ge=0, description="A cold user's state is rebuilt from this many events."
+    )
+
+
+class ServingSettings(BaseModel):
+    """Feed serving knobs that are not experiment levers (those live in FeedSettings)."""
+
+    catalog_refresh_s: float = Field(
+        default=2.0, ge=0, description="The in-process catalog index re-reads the store this often."
+    )
+    fresh_window_h: float = Field(
+        default=72.0, gt=0, description="Videos this young are in the fresh pool."
+    )
+    fresh_max_impressions: int = Field(
+        default=200, ge=1, description="Exploratory impressions a fresh video gets at most."
+    )
+    region_strict: bool = Field(
+        default=False, description="Only serve videos from the user's region (when both known)."
+    )
+    language_strict: bool = Field(
+        default=False, description="Only serve videos in the user's language (when both known)."
+    )
+    adult_age: int = Field(default=18, ge=1)
+    served_log_flush_ms: float = Field(
+        default=200.0,
+        ge=0,
+        description="Served-log rows are written in batches this often (0: with each request).",
+    )
+
+
+# -- experiments --
+class ExperimentSettings(BaseModel):
+    """The lab: assignment caching and the definitions behind experiment results."""
+
+    cache_seconds: float = Field(
+        default=5.0, ge=0, description="How long a server trusts its list of running experiments."
+    )
+    min_users_per_arm: int = Field(
+        default=100, ge=2, description="Below this, a comparison says 'not enough data yet'."
+    )
+    srm_threshold: float = Field(
+        default=0.001, gt=0, lt=1, description="SRM chi-square p-value that raises the alarm."
+    )
+    alpha: float = Field(default=0.05, gt=0, lt=1, description="1 - confidence level.")
+    session_gap_minutes: float = Field(
+        default=30.0, gt=0, description="A longer pause between events starts a new session."
+    )
+    pre_period_days: float = Field(
+        default=7.0, ge=0, description="Days before the start whose activity feeds CUPED."
+    )
+    new_days: float = Field(
+        default=7.0, ge=0, description="Videos and creators younger than this count as new."
+    )
+    complete_threshold: float = Field(
+        default=0.9, gt=0, description="A play reaching this share of the duration completes."
+    )
+
+
+# -- scale --
+class ServerSettings(BaseModel):
+    """Running many workers: processes, timeouts, back-pressure, logs and metrics.
+
+    ``fyp serve --workers N`` starts N processes that each build their app from the same
+    ``FYP_*`` environment, so every value here reaches every worker.
+    """
+
+    workers: int = Field(default=1, ge=1, description="Worker processes of `fyp serve`.")
+    graceful_shutdown_s: float = Field(
+        default=30.0, ge=0, description="On SIGTERM, in-flight requests get this long to finish."
+    )
+    worker_healthcheck_s: int = Field(
+        default=30,
+        ge=1,
+        description="A worker that does not answer uvicorn's supervisor for this long (start-up "
+        "included: loading models takes a while) is killed and replaced.",
+    )
+    ingest_max_inflight: int = Field(
+        default=16,
+        ge=1,
+        description="Event batches a worker stores at once; more are refused with 429.",
+    )
+    store_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="An event batch not committed (or an API-key lookup not answered) by then "
+        "is answered 503; nothing unanswered is acknowledged.",
+    )
+    retry_after_s: int = Field(default=1, ge=1, description="Retry-After on 429 and 503 answers.")
+    db_pool_size: int = Field(default=8, ge=1, description="PostgreSQL connections per worker.")
+    db_pool_timeout_s: float = Field(
+        default=5.0, gt=0, description="Longest wait for a pooled connection before 503."
+    )
+    db_connect_timeout_s: float = Field(default=3.0, gt=0)
+    db_statement_timeout_s: float = Field(
+        default=30.0, ge=0, description="PostgreSQL statement_timeout (0: none)."
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="json: one JSON object per log line (for log shippers)."
+    )
+    log_level: str = "INFO"
+    metrics: bool = Field(default=True, description="Serve Prometheus metrics at /metrics.")
+    metrics_dir: Path | None = Field(
+        default=None,
+        description="prometheus-client multiprocess directory; `fyp serve --workers N` (N > 1) "
+        "sets it to var_dir/metrics so /metrics sums every worker.",
+    )
+    trainer_lease_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="The trainer lease lasts this long unless renewed (renewed every third).",
+    )
+
+
+# -- web --
+class WebSettings(BaseModel):
+    """The web pages: the try-it swipe feed at ``/`` and the dashboard at ``/dashboard``.
+
+    The dashboard accepts an admin API key, or ``admin_user`` + ``admin_password`` when both
+    are set; either opens a signed cookie session.
+    """
+
+    enabled: bool = Field(default=True, description="Serve the pages at / and /dashboard.")
+    public_feed: bool = Field(
+        default=True,
+        description="Let anyone open / and create users there (a demo; turn off in production).",
+    )
+    admin_user: str = ""
+    admin_password: SecretStr = SecretStr("")
+    session_secret: SecretStr = Field(
+        default=SecretStr(""),
+        description="Signs dashboard cookies; empty: one is made and kept in var_dir/web.secret.",
+    )
+    session_hours: float = Field(default=12.0, gt=0)
+    secure_cookies: bool = Field(default=False, description="Send cookies over HTTPS only.")
+    analytics_refresh_s: float = Field(
+        default=2.0, ge=0, description="The dashboard re-reads new events at most this often."
+    )
+    analytics_max_events: int = Field(
+        default=2_000_000,
+        ge=1000,
+        description="At start-up the dashboard aggregates at most this many of the newest events.",
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="FYP_", env_nested_delimiter="__", env_file=".env", extra="ignore"
@@ -123,6 +421,12 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     catalog: CatalogSettings = CatalogSettings()
     feed: FeedSettings = FeedSettings()
+    training: TrainingSettings = TrainingSettings()  # -- training --
+    online: OnlineSettings = OnlineSettings()  # -- online state and serving --
+    serving: ServingSettings = ServingSettings()
+    experiments: ExperimentSettings = ExperimentSettings()  # -- experiments --
+    server: ServerSettings = ServerSettings()  # -- scale --
+    web: WebSettings = WebSettings()  # -- web --
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -28,10 +28,12 @@ def build(*, creators: int = 60, videos: int = 600, users: int = 200, seed: int 
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
     people: list[dict[str, Any]] = []
     creator_topic: dict[str, str] = {}
+    creator_region: dict[str, str] = {}  # a video's region and language are its creator's
     for c in range(creators):
         region = rng.choice(REGIONS)
         cid = f"creator{c:03d}"
         creator_topic[cid] = rng.choice(TOPICS)
+        creator_region[cid] = region
         people.append({"id": cid, "region": region, "language": LANGUAGES[region]})
     sounds = [f"sound{s:02d}" for s in range(40)]
     catalog: list[dict[str, Any]] = []
@@ -47,6 +49,8 @@ def build(*, creators: int = 60, videos: int = 600, users: int = 200, seed: int 
                 "hashtags": tags,
                 "sound_id": rng.choice(sounds),
                 "duration_ms": rng.choice([8_000, 15_000, 22_000, 30_000, 45_000, 60_000]),
+                "region": creator_region[cid],
+                "language": LANGUAGES[creator_region[cid]],
                 "created_at": (start - timedelta(hours=rng.randint(0, 24 * 14))).isoformat(),
             }
         )

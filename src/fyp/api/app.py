@@ -2,35 +2,110 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from threadpoolctl import threadpool_limits
 
 from fyp import __version__
 from fyp.api import docs, errors
+from fyp.api.backpressure import StoreGate  # -- scale --
 from fyp.api.deps import Services
 from fyp.api.limits import BodySizeLimit
-from fyp.api.routes import events, health, keys, users, videos
+from fyp.api.observe import RequestMetrics  # -- scale --
+from fyp.api.routes import analytics as analytics_routes  # -- web --
+from fyp.api.routes import events, feed, health, keys, users, videos
+from fyp.api.routes import experiments as experiment_routes
+from fyp.api.routes import metrics as metrics_routes  # -- scale --
 from fyp.auth import KeyChecker
 from fyp.catalog import Catalog
 from fyp.config import Settings
 from fyp.events import EventIngestor
+from fyp.events.online import OnlineUpdater
+from fyp.experiments.assignment import StoreAssigner
+from fyp.ops import metrics  # -- scale --
+from fyp.pipeline.catalog_index import CatalogIndex
+from fyp.pipeline.clients import FeedClients
+from fyp.pipeline.feeds import build_for_you
+from fyp.pipeline.service import FeedService
+from fyp.storage.cache import open_online_state
 from fyp.storage.data import DataStore, open_data_store
+from fyp.training.artefacts import ModelRegistry
+from fyp.training.trainer import ScheduledTrainer
+from fyp.web import install as install_web  # -- web --
 
 log = logging.getLogger("fyp.api")
 
 
 def build_services(settings: Settings, store: DataStore | None = None) -> Services:
-    store = store or open_data_store(settings.resolved_database_url())
-    return Services(
+    store = store or open_data_store(
+        settings.resolved_database_url(),
+        **_store_options(settings),  # -- scale --
+    )
+    services = Services(
         settings=settings,
         store=store,
         ingestor=EventIngestor(store, settings.ingest),
         catalog=Catalog(store, settings.catalog),
         keys=KeyChecker(store, settings.api.key_cache_seconds),
+        assigner=StoreAssigner(store, settings.experiments.cache_seconds),  # -- experiments --
     )
+    _wire_feed(services)  # -- feed --
+    services.store_gate = StoreGate(settings.server)  # -- scale --
+    return services
+
+
+# -- scale --
+def _store_options(settings: Settings) -> dict[str, float]:
+    cfg = settings.server
+    return {
+        "pool_size": cfg.db_pool_size,
+        "pool_timeout_s": cfg.db_pool_timeout_s,
+        "connect_timeout_s": cfg.db_connect_timeout_s,
+        "statement_timeout_s": cfg.db_statement_timeout_s,
+    }
+
+
+# -- feed --
+def _wire_feed(services: Services) -> None:
+    """Online state, catalog index, models, the For You feed, and the ingest post-commit hook."""
+    settings, store = services.settings, services.store
+    online = open_online_state(settings.online)
+    catalog = CatalogIndex(store, settings.serving.catalog_refresh_s)
+    registry = ModelRegistry(settings)
+    clients = FeedClients(store=store, online=online, catalog=catalog, models=registry)
+    updater = OnlineUpdater(online, catalog, store, settings)
+    services.online = online
+    services.models = registry
+    services.feed = FeedService(settings, clients, build_for_you(settings, clients), updater)
+    if settings.online.backend == "redis":
+        # Shared state: any process that stores events (a CLI import too) keeps it current.
+        services.ingestor.on_stored = updater.on_stored
+
+
+def _start_feed(services: Services) -> None:
+    if services.feed is None:
+        return
+    # A serving process keeps its own online state current from the events it stores.
+    services.ingestor.on_stored = services.feed.updater.on_stored
+    # An in-process online state starts empty: rebuild video counters and trending from the
+    # newest logged events (Redis keeps them across restarts).
+    if services.settings.online.backend == "memory":
+        n = services.feed.updater.warm_videos()
+        if n:
+            log.info("online state warmed from %d logged events", n)
+    # One BLAS/OpenMP thread per request: on a shared 2-core box a multi-threaded fold-in or
+    # dot product contends with itself (measured: query build p50 64 ms -> 4 ms). Loading the
+    # models first brings their OpenMP runtime in, so the limit reaches it too.
+    services.models.current()
+    threadpool_limits(limits=1)
+    # What start-up loaded lives as long as the process: keep it out of the cyclic GC, whose
+    # full collections over it otherwise stall a feed request by tens of milliseconds.
+    gc.collect()
+    gc.freeze()
 
 
 def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
@@ -38,11 +113,24 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     services = services or build_services(settings)
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.auto_migrate:
             services.store.migrate()
         log.info("fyp %s serving, store %s", __version__, _redact(services.store.url))
+        _start_feed(services)  # -- feed --
+        # -- scheduled training -- (a no-op unless settings.training.schedule_seconds > 0)
+        trainer = ScheduledTrainer(settings, services.store)
+        trainer.start()
+        app.state.trainer = trainer
         yield
+        # -- scale -- uvicorn has drained in-flight requests; let abandoned batches finish too
+        services.store_gate.close(settings.server.graceful_shutdown_s)
+        metrics.worker_exited(settings.server.metrics_dir)
+        trainer.stop()
+        if services.feed is not None:  # -- feed --
+            services.feed.close()
+        if services.online is not None:
+            services.online.close()
         services.store.close()
 
     app = FastAPI(
@@ -58,7 +146,14 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     docs.install(app)
     for module in (health, events, users, videos, keys):
         app.include_router(module.router)
+    app.include_router(feed.router)  # -- feed --
+    app.include_router(experiment_routes.router)  # -- experiments --
+    app.include_router(analytics_routes.router)  # -- web --
+    install_web(app, services)  # -- web -- pages at / and /dashboard
     app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)
+    if settings.server.metrics:  # -- scale --
+        app.include_router(metrics_routes.router)
+        app.add_middleware(RequestMetrics)
     return app
 
 

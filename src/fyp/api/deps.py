@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from starlette.concurrency import run_in_threadpool
 
+from fyp.api.backpressure import StoreGate
 from fyp.api.errors import ApiError
 from fyp.auth import KeyChecker, allows
 from fyp.catalog import Catalog
 from fyp.config import Settings
 from fyp.events import EventIngestor
+from fyp.experiments.assignment import Assigner, NoExperiments
 from fyp.models import ApiKey, Scope
+from fyp.pipeline.clients import ModelSource, NoModels
+from fyp.pipeline.service import FeedService
+from fyp.storage.cache import OnlineState
 from fyp.storage.data import DataStore
 
 
@@ -28,6 +32,14 @@ class Services:
     ingestor: EventIngestor
     catalog: Catalog
     keys: KeyChecker
+    # -- experiments -- the feed reads services.assigner.assign(user_id) on every request
+    assigner: Assigner = field(default_factory=NoExperiments)
+    # -- feed -- online state, the For You feed service, and the model registry
+    online: OnlineState | None = None
+    feed: FeedService | None = None
+    models: ModelSource = field(default_factory=NoModels)
+    # -- scale -- bounded, timed-out store calls (429/503 instead of queueing or hanging)
+    store_gate: StoreGate = field(default_factory=StoreGate)
 
 
 def get_services(request: Request) -> Services:
@@ -54,7 +66,7 @@ def require(scope: Scope) -> Callable[..., Awaitable[ApiKey]]:
             )
         hit, key = services.keys.cached(secret)
         if not hit:
-            key = await run_in_threadpool(services.keys.lookup, secret)
+            key = await services.store_gate.call(services.keys.lookup, secret)  # -- scale --
         if key is None:
             raise ApiError(401, "unauthorized", "unknown or revoked API key")
         if not allows(key.scope, scope):

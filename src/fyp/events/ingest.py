@@ -7,7 +7,8 @@ each invalid one is reported with its index and a reason. Only the shape of the 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,7 @@ from fyp.storage.data import DataStore, EventRow
 from fyp.types import now_ms, to_ms
 
 _EVENT = TypeAdapter(EventIn)
+log = logging.getLogger("fyp.events")
 
 
 @dataclass(slots=True)
@@ -37,10 +39,14 @@ class EventIngestor:
         store: DataStore,
         settings: IngestSettings,
         clock: Callable[[], int] = now_ms,
+        on_stored: Callable[[Sequence[EventRow]], None] | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
         self.clock = clock
+        # -- post-commit hook -- called with the newly stored rows (no duplicates) after the
+        # store commits, so online state never runs ahead of the durable log.
+        self.on_stored = on_stored
 
     def parse(self, payload: Any) -> list[Any]:
         """Accept ``{"events": [...]}`` (or a bare list) and check the batch size."""
@@ -89,8 +95,21 @@ class EventIngestor:
             result.stored_ids = self.store.append_events(rows)
             result.stored = len(result.stored_ids)
             result.duplicates += len(rows) - result.stored
+            if self.on_stored is not None and result.stored_ids:
+                self._post_commit(rows, result.stored_ids)
         result.rejected.sort(key=lambda r: r.index)
         return result
+
+    def _post_commit(self, rows: list[EventRow], stored_ids: list[str]) -> None:
+        # The events are durable already: a failing hook must not fail the request. Rows are
+        # unique by event_id here (the batch was de-duplicated before the store saw it).
+        fresh = set(stored_ids)
+        first = [r for r in rows if r["event_id"] in fresh]
+        try:
+            assert self.on_stored is not None
+            self.on_stored(first)
+        except Exception:
+            log.exception("online state update failed for %d stored events", len(first))
 
     def _resolve(
         self, valid: list[tuple[int, EventIn]], now: int, result: IngestResult

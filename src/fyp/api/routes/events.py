@@ -2,12 +2,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
 
 from fyp.api.deps import AppKey, ServicesDep
 from fyp.api.responses import JSON
 from fyp.api.schemas import IngestResponse, json_body, parse_json, rejections
 from fyp.models import EventIn
+from fyp.ops import metrics
 
 router = APIRouter(prefix="/v1", tags=["events"])
 
@@ -32,7 +32,9 @@ class EventBatch(BaseModel):
 async def post_events(request: Request, services: ServicesDep, _: AppKey) -> JSON:
     # The body is parsed here, not by FastAPI, so one bad event cannot refuse the whole batch.
     payload = parse_json(await request.body())
-    result = await run_in_threadpool(services.ingestor.ingest, payload)
+    # -- scale -- at most N batches per worker at once (429), none waits past the timeout (503)
+    result = await services.store_gate.ingest(services.ingestor.ingest, payload)
+    metrics.record_ingest(result.stored, result.duplicates, len(result.rejected))
     status = 422 if result.rejected and not (result.stored or result.duplicates) else 200
     return JSON(
         {

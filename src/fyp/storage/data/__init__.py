@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
-from fyp.storage.data.base import DataStore, EventRow, MigrationStatus, StoreUnavailable
+from typing import Any
 
-__all__ = ["DataStore", "EventRow", "MigrationStatus", "StoreUnavailable", "open_data_store"]
+from fyp.storage.data.base import (
+    DataStore,
+    EventRow,
+    LeaseRow,
+    MigrationStatus,
+    ServedRow,
+    StoreUnavailable,
+)
+
+__all__ = [
+    "DataStore",
+    "EventRow",
+    "LeaseRow",
+    "MigrationStatus",
+    "ServedRow",
+    "StoreUnavailable",
+    "open_data_store",
+]
 
 
-def open_data_store(url: str) -> DataStore:
+def open_data_store(url: str, **options: Any) -> DataStore:
     """Open the backend named by the URL: ``memory://``, ``sqlite:///path``, ``postgresql+psycopg://``."""
     if url.startswith("memory:"):
         from fyp.storage.data.memory import MemoryDataStore
@@ -16,7 +33,8 @@ def open_data_store(url: str) -> DataStore:
     if url.startswith(("sqlite:", "postgresql")):
         from fyp.storage.data.sql import SqlDataStore
 
-        return SqlDataStore(url)
+        # options (-- scale --): pool_size, pool_timeout_s, connect_timeout_s, statement_timeout_s
+        return SqlDataStore(url, **options)
     raise ValueError(
         f"unknown database URL {url!r}: use memory://, sqlite:///path or postgresql+psycopg://..."
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypedDict
+from typing import Any, NamedTuple, Protocol, TypedDict
 
 from fyp.config import ModerationState
 from fyp.models import ApiKey, Comment, Event, User, Video, VideoBrief, VideoIn
@@ -39,6 +39,67 @@ class MigrationStatus:
     @property
     def up_to_date(self) -> bool:
         return self.current == self.head
+
+
+# -- served log --
+@dataclass(frozen=True, slots=True)
+class ServedRow:
+    """One served feed item: what was shown, where, why, and the ranker features at that time."""
+
+    request_id: str
+    user_id: str
+    video_id: str
+    position: int
+    served_ms: int
+    source: str
+    score: float | None
+    features: dict[str, float]
+    arms: dict[str, str]
+
+
+# -- experiments --
+@dataclass(frozen=True, slots=True)
+class ExperimentRow:
+    """One experiment as the store keeps it; ``spec`` is a JSON document that the experiments
+    package validates (the store does not look inside)."""
+
+    name: str
+    spec: dict[str, Any]
+    state: str
+    created_ms: int
+    started_ms: int | None = None
+    stopped_ms: int | None = None
+
+
+class Exposure(NamedTuple):
+    """A served item of an experiment: who saw what, when, in which arm."""
+
+    request_id: str
+    user_id: str
+    video_id: str
+    served_ms: int
+    arm: str
+
+
+class Activity(NamedTuple):
+    """The columns of a logged event that experiment metrics read."""
+
+    user_id: str
+    video_id: str | None
+    type: str
+    ts_ms: int
+    watch_ms: int | None
+    request_id: str | None
+
+
+# -- leases --
+@dataclass(frozen=True, slots=True)
+class LeaseRow:
+    """Who holds the lease ``name`` and until when (epoch ms)."""
+
+    name: str
+    holder: str
+    expires_ms: int
 
 
 class StoreUnavailable(RuntimeError):
@@ -142,6 +203,58 @@ class DataStore(Protocol):
     def import_progress(self, source: str) -> int: ...
 
     def set_import_progress(self, source: str, rows_done: int) -> None: ...
+
+    # -- experiments --
+    def create_experiment(self, row: ExperimentRow) -> bool:
+        """Store a new experiment; False when one with that name exists already."""
+
+    def get_experiment(self, name: str) -> ExperimentRow | None: ...
+
+    def list_experiments(self, state: str | None = None) -> list[ExperimentRow]:
+        """Experiments ordered by creation time (then name), optionally in one state only."""
+
+    def update_experiment(self, row: ExperimentRow, expect_state: str) -> bool:
+        """Replace spec, state and times of ``row.name`` if its state is still ``expect_state``.
+
+        The compare-and-set makes concurrent start/stop requests safe: one wins, the other sees
+        False and re-reads.
+        """
+
+    def experiment_exposures(self, experiment: str, start_ms: int, end_ms: int) -> list[Exposure]:
+        """Served items between ``start_ms`` and ``end_ms`` (inclusive) whose arms name
+        ``experiment``, in log order (reads only the columns needed, never the features)."""
+
+    def users_activity(self, user_ids: Collection[str]) -> list[Activity]:
+        """Every logged event of these users; each user's events in log order."""
+
+    # -- served log --
+    def log_served(self, rows: Sequence[ServedRow]) -> None:
+        """Append served items in one transaction."""
+
+    def served_video_ids(self, user_id: str, since_ms: int) -> set[str]:
+        """Ids of videos served to ``user_id`` at or after ``since_ms``."""
+
+    def read_served(self, after_seq: int = 0, limit: int = 10_000) -> list[tuple[int, ServedRow]]:
+        """Served rows in log order after ``after_seq``."""
+
+    def user_events(self, user_id: str, since_ms: int, limit: int = 500) -> list[Event]:
+        """The newest ``limit`` events of a user with ts at or after ``since_ms``, oldest first
+        (rebuilds a cold user's online state)."""
+
+    # -- leases --
+    def acquire_lease(self, name: str, holder: str, expires_ms: int, now_ms: int) -> bool:
+        """Take or extend the lease ``name`` for ``holder`` until ``expires_ms``.
+
+        Succeeds when nobody holds the lease, when ``holder`` holds it already (a renewal), or
+        when the current lease expired (``expires_ms <= now_ms``). The check and the write are
+        one atomic statement, so of two concurrent callers at most one gets a valid lease.
+        """
+
+    def release_lease(self, name: str, holder: str) -> bool:
+        """Give the lease up if ``holder`` holds it; False when someone else does (or nobody)."""
+
+    def get_lease(self, name: str) -> LeaseRow | None:
+        """The lease's current row, expired or not; None when nobody ever took it or released."""
 
 
 def graph_rows(rows: Sequence[EventRow], stored: Collection[str]) -> list[EventRow]:

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import threading
 from collections.abc import Collection, Sequence
+from datetime import UTC, datetime, timedelta
 
 from fyp.config import ModerationState
 from fyp.models import ApiKey, Comment, Event, EventType, User, Video, VideoBrief, VideoIn
-from fyp.storage.data.base import EventRow, MigrationStatus, graph_rows
+from fyp.storage.data.base import (
+    Activity,
+    EventRow,
+    ExperimentRow,
+    Exposure,
+    LeaseRow,
+    MigrationStatus,
+    ServedRow,
+    graph_rows,
+)
 from fyp.types import from_ms
 
 
@@ -24,6 +36,7 @@ class MemoryDataStore:
         self._event_ids: set[str] = set()
         self._keys: dict[str, tuple[ApiKey, str]] = {}
         self._imports: dict[str, int] = {}
+        self._served: list[ServedRow] = []  # -- served log --
 
     def close(self) -> None:
         pass
@@ -211,6 +224,103 @@ class MemoryDataStore:
     def set_import_progress(self, source: str, rows_done: int) -> None:
         self._imports[source] = rows_done
 
+    # -- experiments --
+    @property
+    def _experiments(self) -> dict[str, ExperimentRow]:
+        # Created lazily so this section needs no line in __init__ (kept additive).
+        found: dict[str, ExperimentRow] | None = self.__dict__.get("_experiment_rows")
+        if found is None:
+            found = self.__dict__.setdefault("_experiment_rows", {})
+        return found
+
+    def create_experiment(self, row: ExperimentRow) -> bool:
+        with self._lock:
+            if row.name in self._experiments:
+                return False
+            self._experiments[row.name] = copy.deepcopy(row)
+            return True
+
+    def get_experiment(self, name: str) -> ExperimentRow | None:
+        row = self._experiments.get(name)
+        return None if row is None else copy.deepcopy(row)
+
+    def list_experiments(self, state: str | None = None) -> list[ExperimentRow]:
+        rows = [r for r in self._experiments.values() if state is None or r.state == state]
+        rows.sort(key=lambda r: (r.created_ms, r.name))
+        return copy.deepcopy(rows)
+
+    def update_experiment(self, row: ExperimentRow, expect_state: str) -> bool:
+        with self._lock:
+            old = self._experiments.get(row.name)
+            if old is None or old.state != expect_state:
+                return False
+            kept = dataclasses.replace(copy.deepcopy(row), created_ms=old.created_ms)
+            self._experiments[row.name] = kept
+            return True
+
+    def experiment_exposures(self, experiment: str, start_ms: int, end_ms: int) -> list[Exposure]:
+        return [
+            Exposure(r.request_id, r.user_id, r.video_id, r.served_ms, r.arms[experiment])
+            for _, r in self.read_served(0, len(self._served) + 1)
+            if experiment in r.arms and start_ms <= r.served_ms <= end_ms
+        ]
+
+    def users_activity(self, user_ids: Collection[str]) -> list[Activity]:
+        wanted = set(user_ids)
+        return [
+            Activity(e.user_id, e.video_id, e.type.value, _exact_ms(e.ts), e.watch_ms, e.request_id)
+            for e in self._events
+            if e.user_id in wanted
+        ]
+
+    # -- served log --
+    def log_served(self, rows: Sequence[ServedRow]) -> None:
+        with self._lock:
+            self._served.extend(rows)
+
+    def served_video_ids(self, user_id: str, since_ms: int) -> set[str]:
+        return {
+            r.video_id for r in self._served if r.user_id == user_id and r.served_ms >= since_ms
+        }
+
+    def read_served(self, after_seq: int = 0, limit: int = 10_000) -> list[tuple[int, ServedRow]]:
+        start = max(after_seq, 0)
+        return [(start + i + 1, r) for i, r in enumerate(self._served[start : start + limit])]
+
+    def user_events(self, user_id: str, since_ms: int, limit: int = 500) -> list[Event]:
+        mine = [
+            e for e in self._events if e.user_id == user_id and e.ts.timestamp() * 1000 >= since_ms
+        ]
+        mine.sort(key=lambda e: e.ts)
+        return mine[-limit:] if limit > 0 else []
+
+    # -- leases --
+    @property
+    def _leases(self) -> dict[str, LeaseRow]:
+        found: dict[str, LeaseRow] | None = self.__dict__.get("_lease_rows")
+        if found is None:
+            found = self.__dict__.setdefault("_lease_rows", {})
+        return found
+
+    def acquire_lease(self, name: str, holder: str, expires_ms: int, now_ms: int) -> bool:
+        with self._lock:
+            cur = self._leases.get(name)
+            if cur is not None and cur.holder != holder and cur.expires_ms > now_ms:
+                return False
+            self._leases[name] = LeaseRow(name, holder, expires_ms)
+            return True
+
+    def release_lease(self, name: str, holder: str) -> bool:
+        with self._lock:
+            cur = self._leases.get(name)
+            if cur is None or cur.holder != holder:
+                return False
+            del self._leases[name]
+            return True
+
+    def get_lease(self, name: str) -> LeaseRow | None:
+        return self._leases.get(name)
+
 
 def _row_event(r: EventRow) -> Event:
     return Event.model_construct(
@@ -227,3 +337,12 @@ def _row_event(r: EventRow) -> Event:
         extra=r["extra"],
         received_at=from_ms(r["received_ms"]),
     )
+
+
+# -- experiments --
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _exact_ms(dt: datetime) -> int:
+    # Integer arithmetic: float timestamps can lose a millisecond (1.001 s * 1000 = 1000.99...).
+    return (dt - _EPOCH) // timedelta(milliseconds=1)

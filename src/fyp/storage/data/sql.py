@@ -20,7 +20,17 @@ from fyp.config import ModerationState
 from fyp.models import ApiKey, Comment, Event, EventType, User, Video, VideoBrief, VideoIn
 from fyp.storage import migrate
 from fyp.storage.data import schema as t
-from fyp.storage.data.base import EventRow, MigrationStatus, StoreUnavailable, graph_rows
+from fyp.storage.data.base import (
+    Activity,
+    EventRow,
+    ExperimentRow,
+    Exposure,
+    LeaseRow,
+    MigrationStatus,
+    ServedRow,
+    StoreUnavailable,
+    graph_rows,
+)
 from fyp.types import from_ms, now_ms, to_ms
 
 
@@ -125,7 +135,15 @@ def _row_key(r: sa.Row[Any]) -> ApiKey:
 class SqlDataStore:
     """DataStore on SQLite or PostgreSQL through SQLAlchemy Core."""
 
-    def __init__(self, url: str, *, pool_size: int = 8, connect_timeout_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 8,
+        connect_timeout_s: float = 5.0,
+        pool_timeout_s: float = 10.0,  # -- scale --
+        statement_timeout_s: float = 0.0,  # -- scale -- PostgreSQL only; 0 means none
+    ) -> None:
         self.url = url
         parsed = sa.make_url(url)
         self.dialect = parsed.get_backend_name()
@@ -155,8 +173,8 @@ class SqlDataStore:
                 pool_size=pool_size,
                 max_overflow=pool_size,
                 pool_pre_ping=True,
-                pool_timeout=10,
-                connect_args={"connect_timeout": max(1, int(connect_timeout_s))},
+                pool_timeout=pool_timeout_s,
+                connect_args=_pg_connect_args(parsed, connect_timeout_s, statement_timeout_s),
                 **common,
             )
             self._writer = self._reader = engine
@@ -457,6 +475,193 @@ class SqlDataStore:
         row = {"source": source, "rows_done": rows_done, "updated_ms": now_ms()}
         with self._write() as conn:
             conn.execute(self._upsert(t.import_progress, ["source"], []), row)
+
+    # -- experiments ---------------------------------------------------------------------------
+
+    def create_experiment(self, row: ExperimentRow) -> bool:
+        stmt = self._insert(t.experiments).on_conflict_do_nothing().returning(t.experiments.c.name)
+        with self._write() as conn:
+            return conn.execute(stmt, _experiment_values(row)).first() is not None
+
+    def get_experiment(self, name: str) -> ExperimentRow | None:
+        with self._read() as conn:
+            q = sa.select(t.experiments).where(t.experiments.c.name == name)
+            r = conn.execute(q).first()
+        return None if r is None else _row_experiment(r)
+
+    def list_experiments(self, state: str | None = None) -> list[ExperimentRow]:
+        c = t.experiments.c
+        q = sa.select(t.experiments).order_by(c.created_ms, c.name)
+        if state is not None:
+            q = q.where(c.state == state)
+        with self._read() as conn:
+            return [_row_experiment(r) for r in conn.execute(q)]
+
+    def update_experiment(self, row: ExperimentRow, expect_state: str) -> bool:
+        c = t.experiments.c
+        values = _experiment_values(row)
+        del values["name"], values["created_ms"]
+        q = (
+            sa.update(t.experiments)
+            .where(c.name == row.name, c.state == expect_state)
+            .values(**values)
+        )
+        with self._write() as conn:
+            return bool(conn.execute(q).rowcount)
+
+    def experiment_exposures(self, experiment: str, start_ms: int, end_ms: int) -> list[Exposure]:
+        c = t.served.c
+        q = (
+            sa.select(c.request_id, c.user_id, c.video_id, c.served_ms, c.arms)
+            .where(c.served_ms.between(start_ms, end_ms))
+            .order_by(c.seq)
+        )
+        with self._read() as conn:
+            return [
+                Exposure(r.request_id, r.user_id, r.video_id, r.served_ms, r.arms[experiment])
+                for r in conn.execute(q)
+                if r.arms and experiment in r.arms
+            ]
+
+    def users_activity(self, user_ids: Collection[str]) -> list[Activity]:
+        c = t.events.c
+        cols = (c.user_id, c.video_id, c.type, c.ts_ms, c.watch_ms, c.request_id)
+        ids = sorted(set(user_ids))
+        out: list[Activity] = []
+        with self._read() as conn:
+            for i in range(0, len(ids), 1000):
+                q = sa.select(*cols).where(c.user_id.in_(ids[i : i + 1000])).order_by(c.seq)
+                out.extend(Activity(*r) for r in conn.execute(q))
+        return out
+
+    # -- served log ----------------------------------------------------------------------------
+
+    def log_served(self, rows: Sequence[ServedRow]) -> None:
+        if not rows:
+            return
+        values = [
+            {
+                "request_id": r.request_id,
+                "user_id": r.user_id,
+                "video_id": r.video_id,
+                "position": r.position,
+                "served_ms": r.served_ms,
+                "source": r.source,
+                "score": r.score,
+                "features": r.features,
+                "arms": r.arms,
+            }
+            for r in rows
+        ]
+        with self._write() as conn:
+            conn.execute(sa.insert(t.served), values)
+
+    def served_video_ids(self, user_id: str, since_ms: int) -> set[str]:
+        c = t.served.c
+        q = sa.select(c.video_id).where(c.user_id == user_id, c.served_ms >= since_ms).distinct()
+        with self._read() as conn:
+            return set(conn.execute(q).scalars())
+
+    def read_served(self, after_seq: int = 0, limit: int = 10_000) -> list[tuple[int, ServedRow]]:
+        c = t.served.c
+        q = sa.select(t.served).where(c.seq > after_seq).order_by(c.seq).limit(limit)
+        with self._read() as conn:
+            return [
+                (
+                    r.seq,
+                    ServedRow(
+                        request_id=r.request_id,
+                        user_id=r.user_id,
+                        video_id=r.video_id,
+                        position=r.position,
+                        served_ms=r.served_ms,
+                        source=r.source,
+                        score=r.score,
+                        features=dict(r.features or {}),
+                        arms=dict(r.arms or {}),
+                    ),
+                )
+                for r in conn.execute(q)
+            ]
+
+    def user_events(self, user_id: str, since_ms: int, limit: int = 500) -> list[Event]:
+        c = t.events.c
+        q = (
+            sa.select(t.events)
+            .where(c.user_id == user_id, c.ts_ms >= since_ms)
+            .order_by(c.ts_ms.desc(), c.seq.desc())
+            .limit(limit)
+        )
+        with self._read() as conn:
+            found = [_row_event(r) for r in conn.execute(q)]
+        found.reverse()
+        return found
+
+    # -- leases --
+    def acquire_lease(self, name: str, holder: str, expires_ms: int, now_ms: int) -> bool:
+        c = t.leases.c
+        stmt = self._insert(t.leases).values(name=name, holder=holder, expires_ms=expires_ms)
+        # One statement decides: a concurrent acquirer either inserts first (and we see the
+        # conflict, then its row, locked) or finds our row; the WHERE is checked on that row.
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["name"],
+            set_={"holder": stmt.excluded.holder, "expires_ms": stmt.excluded.expires_ms},
+            where=sa.or_(c.holder == holder, c.expires_ms <= now_ms),
+        ).returning(c.holder)
+        with self._write() as conn:
+            return conn.execute(stmt).first() is not None
+
+    def release_lease(self, name: str, holder: str) -> bool:
+        c = t.leases.c
+        with self._write() as conn:
+            q = sa.delete(t.leases).where(c.name == name, c.holder == holder)
+            return bool(conn.execute(q).rowcount)
+
+    def get_lease(self, name: str) -> LeaseRow | None:
+        with self._read() as conn:
+            r = conn.execute(sa.select(t.leases).where(t.leases.c.name == name)).first()
+        return None if r is None else LeaseRow(r.name, r.holder, r.expires_ms)
+
+
+# -- experiments --
+def _experiment_values(row: ExperimentRow) -> dict[str, Any]:
+    return {
+        "name": row.name,
+        "spec": row.spec,
+        "state": row.state,
+        "created_ms": row.created_ms,
+        "started_ms": row.started_ms,
+        "stopped_ms": row.stopped_ms,
+    }
+
+
+def _row_experiment(r: sa.Row[Any]) -> ExperimentRow:
+    return ExperimentRow(r.name, dict(r.spec), r.state, r.created_ms, r.started_ms, r.stopped_ms)
+
+
+# -- scale --
+def _pg_connect_args(
+    url: sa.URL, connect_timeout_s: float, statement_timeout_s: float
+) -> dict[str, Any]:
+    """libpq settings that turn a dead or stuck server into errors instead of hangs."""
+    args: dict[str, Any] = {
+        "connect_timeout": max(1, round(connect_timeout_s)),
+        # A peer that vanished (machine gone, network cut) is noticed in ~10-15 s instead of the
+        # kernel's two hours; unacknowledged writes give up after the same time.
+        "keepalives": 1,
+        "keepalives_idle": 5,
+        "keepalives_interval": 2,
+        "keepalives_count": 3,
+        "tcp_user_timeout": 15_000,
+    }
+    if statement_timeout_s > 0:
+        # Appended to any options the URL carries (e.g. a search_path), which connect_args
+        # would otherwise replace.
+        given = url.query.get("options", "")
+        given = given if isinstance(given, str) else " ".join(given)
+        timeout = f"-c statement_timeout={int(statement_timeout_s * 1000)}"
+        args["options"] = f"{given} {timeout}".strip()
+    return args
 
 
 def _sqlite_setup(engine: sa.Engine, begin: str) -> None:
