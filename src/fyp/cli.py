@@ -334,8 +334,27 @@ class _RichProgress:
             self._task = None
 
 
-def _command() -> str:
-    return " ".join(["fyp", *sys.argv[1:]])
+def _command(ctx: typer.Context) -> str:
+    """The command line that reproduces this run, rebuilt from the parsed options (sys.argv is
+    the caller's, e.g. pytest's, when the CLI is invoked in-process)."""
+    import shlex
+
+    words = ["fyp", *ctx.command_path.split()[1:]]
+    for param in ctx.command.params:
+        name = param.name
+        source = ctx.get_parameter_source(name) if name else None
+        if name is None or source is None or source.name != "COMMANDLINE":
+            continue
+        value = ctx.params[name]
+        if param.param_type_name == "option":
+            if getattr(param, "is_flag", False):
+                negative = getattr(param, "secondary_opts", None) or ["?"]
+                words.append(param.opts[0] if value else negative[0])
+            else:
+                words += [param.opts[0], str(value)]
+        else:
+            words.append(str(value))
+    return shlex.join(words)
 
 
 @app.command()
@@ -349,6 +368,7 @@ def train(
     ] = None,
 ) -> None:
     """Train a model version from the event log (and activate it)."""
+    from fyp.leases import LeaseBusy
     from fyp.training import NothingToTrain, Trainer
 
     services = _services()
@@ -365,6 +385,9 @@ def train(
             ).run(activate=activate, evaluate=evaluate)
         except NothingToTrain as e:
             console.print(f"[yellow]nothing to train:[/] {e}")
+            raise typer.Exit(1) from e
+        except LeaseBusy as e:
+            console.print(f"[yellow]another trainer is running:[/] {e}")
             raise typer.Exit(1) from e
     m = result.manifest
     table = Table(title=f"model version {result.version}", show_header=False)
@@ -479,6 +502,7 @@ def _print_report(report: Any) -> None:
 
 @eval_app.command("tiktok")
 def eval_tiktok(
+    ctx: typer.Context,
     data_dir: DataDir = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     seed: Annotated[int, typer.Option(help="Seed of every model.")] = 42,
@@ -516,7 +540,7 @@ def eval_tiktok(
     with console.status("evaluating") as status:
         report = tiktok_report(
             split,
-            _command(),
+            _command(ctx),
             seed=seed,
             tune=tune,
             on_step=lambda s: status.update(s),
@@ -530,6 +554,7 @@ def eval_tiktok(
 
 @eval_app.command("log")
 def eval_log(
+    ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Temporal leave-one-out over the store's event log (each user's latest positive is
@@ -553,7 +578,7 @@ def eval_log(
     if vectors is not None:
         nb, _ = content.nearest(vectors, cfg.embedding.content_neighbours)
     result = offline_metrics(data, nb, services.settings)
-    result["command"] = _command()
+    result["command"] = _command(ctx)
     if as_json:
         sys.stdout.write(orjson.dumps(result).decode() + "\n")
         return

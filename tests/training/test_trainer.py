@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from fyp.config import Settings
+from fyp.leases import HeldLease, Lease, LeaseBusy, LeaseLost
 from fyp.storage.data import DataStore, open_data_store
 from fyp.training import ModelRegistry, Models, NothingToTrain, ScheduledTrainer, Trainer
 from tests.training.support import World, clustered_world, load
@@ -154,3 +155,34 @@ def test_the_leave_one_out_samples_users_but_trains_on_all() -> None:
     assert sum(1 for t in split.test if t.size) == 12
     assert sum(1 for t in split.valid if t.size) == 12
     assert split.train.nnz == nnz
+
+
+def test_a_second_trainer_is_refused_while_the_lease_is_held(
+    settings: Settings, world: World
+) -> None:
+    store: DataStore = open_data_store("memory://")
+    load(store, settings, world)
+    other = Lease(store, "trainer", ttl_s=60, holder="other-machine")
+    assert other.acquire()
+    with pytest.raises(LeaseBusy):
+        Trainer(settings, store).run()
+    assert ScheduledTrainer(settings, store).tick() is None  # the schedule just waits its turn
+    assert ModelRegistry(settings).versions() == []
+    other.release()
+    assert Trainer(settings, store).run().activated
+
+
+def test_a_trainer_that_lost_its_lease_publishes_nothing(
+    settings: Settings, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store: DataStore = open_data_store("memory://")
+    load(store, settings, world)
+
+    def lapsed(self: HeldLease) -> None:
+        raise LeaseLost("taken over while training")
+
+    monkeypatch.setattr(HeldLease, "check", lapsed)
+    with pytest.raises(LeaseLost):
+        Trainer(settings, store).run()
+    assert ModelRegistry(settings).versions() == []
+    assert ModelRegistry(settings).active_version() is None

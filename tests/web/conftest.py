@@ -62,7 +62,13 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer
     server = ServerProcess(
         url,
         var,
-        env={"FYP_WEB__ADMIN_USER": WEB_USER, "FYP_WEB__ADMIN_PASSWORD": WEB_PASSWORD},
+        env={
+            "FYP_WEB__ADMIN_USER": WEB_USER,
+            "FYP_WEB__ADMIN_PASSWORD": WEB_PASSWORD,
+            # A busy machine must not turn into skipped stages (and a feed that stops learning)
+            # here; tests/pipeline/test_runner.py covers budgets.
+            "FYP_FEED__STAGE_BUDGET_MS": "5000",
+        },
     )
     server.start()
     yield DemoServer(server.url, url, admin)

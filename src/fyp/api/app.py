@@ -75,7 +75,9 @@ def _wire_feed(services: Services) -> None:
     settings, store = services.settings, services.store
     online = open_online_state(settings.online)
     catalog = CatalogIndex(store, settings.serving.catalog_refresh_s)
-    registry = ModelRegistry(settings)
+    # Hot-swaps load in a background thread: a request never waits for (or blocks the event loop
+    # on) a model load; it serves the loaded version until the new one is ready.
+    registry = ModelRegistry(settings, background=True)
     clients = FeedClients(store=store, online=online, catalog=catalog, models=registry)
     updater = OnlineUpdater(online, catalog, store, settings)
     services.online = online
@@ -100,7 +102,10 @@ def _start_feed(services: Services) -> None:
     # One BLAS/OpenMP thread per request: on a shared 2-core box a multi-threaded fold-in or
     # dot product contends with itself (measured: query build p50 64 ms -> 4 ms). Loading the
     # models first brings their OpenMP runtime in, so the limit reaches it too.
-    services.models.current()
+    if isinstance(services.models, ModelRegistry):
+        services.models.refresh()  # the first load happens here, before any request
+    else:
+        services.models.current()
     threadpool_limits(limits=1)
     # What start-up loaded lives as long as the process: keep it out of the cyclic GC, whose
     # full collections over it otherwise stall a feed request by tens of milliseconds.

@@ -32,7 +32,9 @@ def tiktok(data_dir: Path, splits: Sequence[str] = ("train",)) -> Dataset:
     """Users, videos and ``like`` events from ``tiktok/interactions.csv``.
 
     The release names no creators or durations: each video gets its own creator (so creator
-    spacing treats them as distinct) and an unknown duration.
+    spacing treats them as distinct) and an unknown duration. The catalog (users and videos) is
+    every one the file names, whatever ``splits`` is: only the events are limited to the chosen
+    splits, so a video held out for evaluation is still in the catalog to be recommended.
     """
     path = _need(data_dir / "tiktok" / "interactions.csv")
     wanted = set(splits)
@@ -41,11 +43,11 @@ def tiktok(data_dir: Path, splits: Sequence[str] = ("train",)) -> Dataset:
     events = []
     with path.open(newline="") as f:
         for n, row in enumerate(csv.DictReader(f)):
-            if row["split"] not in wanted:
-                continue
             uid, vid = f"tt_u{row['user_id']}", f"tt_v{row['item_id']}"
             users.setdefault(uid, None)
             items.setdefault(row["item_id"], None)
+            if row["split"] not in wanted:
+                continue
             events.append(
                 {
                     "event_id": f"tt:{row['user_id']}:{row['item_id']}",

@@ -25,6 +25,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from fyp.config import Settings
+from fyp.leases import HeldLease, Lease, LeaseBusy
 from fyp.models import Video
 from fyp.storage.data import DataStore, ServedRow
 from fyp.training import content, embeddings, neighbours, ranker
@@ -128,10 +129,14 @@ class Trainer:
             activate: point ACTIVE at the new version (and prune old ones).
             evaluate: record the temporal leave-one-out (default ``training.evaluate``).
         """
-        with threadpool_limits(self.cfg.threads):
-            return self._run(activate, self.cfg.evaluate if evaluate is None else evaluate)
+        # One trainer at a time across every machine sharing the store: a second one gets
+        # LeaseBusy at once, and one whose lease lapsed mid-run (it stalled, another took over)
+        # stops before publishing, so no half-finished or competing version is ever activated.
+        lease = Lease(self.store, "trainer", self.settings.server.trainer_lease_s)
+        with lease.hold() as held, threadpool_limits(self.cfg.threads):
+            return self._run(activate, self.cfg.evaluate if evaluate is None else evaluate, held)
 
-    def _run(self, activate: bool, evaluate: bool) -> TrainResult:
+    def _run(self, activate: bool, evaluate: bool, held: HeldLease) -> TrainResult:
         cfg = self.cfg
         t_start = time.perf_counter()
         timer = _Timer(self.progress)
@@ -260,6 +265,7 @@ class Trainer:
             # ru_maxrss is KiB on Linux: the process's peak, training included.
             peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
             manifest["peak_memory_mb"] = round(peak_kib / 1024, 1)
+            held.check()
             path = self.registry.publish(models)
             if activate:
                 self.registry.activate(models.version)
@@ -414,6 +420,9 @@ class ScheduledTrainer:
             result = Trainer(self.settings, self.store).run()
         except NothingToTrain:
             self._last_count = count
+            return None
+        except LeaseBusy as e:
+            log.info("not training: %s", e)  # another machine trains; it publishes for all
             return None
         self._last_count = count
         self.runs += 1
