@@ -18,6 +18,7 @@ install: $(STAMP)
 
 run: install
 	$(BIN)/fyp demo
+	$(BIN)/fyp train
 	$(BIN)/fyp serve
 
 test: install chromium
