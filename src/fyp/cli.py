@@ -168,16 +168,21 @@ def keys_revoke(key_id: str) -> None:
     out.print(f"revoked {key_id}")
 
 
-def _import(
-    services: Services, kind: ImportKind, rows: Iterable[Any], total: int, source: str
-) -> ImportSummary:
-    with Progress(
+def _progress() -> Progress:
+    """The progress bar every long command shows: step, bar, done/total, time left."""
+    return Progress(
         "[progress.description]{task.description}",
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
         console=console,
-    ) as progress:
+    )
+
+
+def _import(
+    services: Services, kind: ImportKind, rows: Iterable[Any], total: int, source: str
+) -> ImportSummary:
+    with _progress() as progress:
         task = progress.add_task(f"import {kind.value}", total=total)
         summary = run_import(
             kind,
@@ -372,13 +377,7 @@ def train(
     from fyp.training import NothingToTrain, Trainer
 
     services = _services()
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-    ) as progress:
+    with _progress() as progress:
         try:
             result = Trainer(
                 services.settings, services.store, progress=_RichProgress(progress)
@@ -779,13 +778,7 @@ def simulate(
             raise typer.Exit(2)
         stored = asyncio.run(sim.setup())
         console.print(f"loaded {stored['users']:,} users and {stored['videos']:,} videos")
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-    ) as progress:
+    with _progress() as progress:
         task = progress.add_task(f"simulate {days} day(s)", total=users * days)
         summaries = asyncio.run(sim.run(lambda n: progress.advance(task, n)))
     out.print(summary_table(summaries, cat.by_id))

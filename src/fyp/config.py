@@ -7,7 +7,7 @@ sections with ``__``, e.g. ``FYP_API__PORT=9000``) and an optional ``.env`` file
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -68,6 +68,18 @@ class SourceQuotas(BaseModel):
     affinity: int = Field(default=150, ge=0)
     content: int = Field(default=100, ge=0)
     fresh: int = Field(default=50, ge=0)
+
+
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``over`` merged in: nested dicts merge key by key, anything else replaces
+    (how an experiment arm's overrides apply to ``FeedSettings``)."""
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out
 
 
 class FeedSettings(BaseModel):

@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from fyp.config import FeedSettings
-from fyp.experiments.spec import ExperimentRecord, ExperimentSpec, deep_merge, validate_overrides
+from fyp.config import FeedSettings, deep_merge
+from fyp.experiments.spec import ExperimentRecord, ExperimentSpec, validate_overrides
 
 
 def spec(**kw: object) -> ExperimentSpec:

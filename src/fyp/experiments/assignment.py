@@ -20,7 +20,8 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from fyp.experiments.spec import BUCKETS, ExperimentRecord, deep_merge
+from fyp.config import deep_merge
+from fyp.experiments.spec import BUCKETS, ExperimentRecord
 from fyp.storage.data import DataStore, StoreUnavailable
 
 log = logging.getLogger("fyp.experiments")

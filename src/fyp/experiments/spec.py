@@ -13,7 +13,7 @@ from pydantic import (
     model_validator,
 )
 
-from fyp.config import FeedSettings
+from fyp.config import FeedSettings, deep_merge
 
 ExperimentState = Literal["draft", "running", "stopped"]
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,99}$")]
@@ -35,17 +35,6 @@ MetricName = Literal[
 ]
 
 BUCKETS = 10_000  # traffic granularity of a layer: 0.01% of users
-
-
-def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    """``base`` with ``over`` merged in: nested dicts merge key by key, anything else replaces."""
-    out = dict(base)
-    for k, v in over.items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = deep_merge(out[k], v)
-        else:
-            out[k] = v
-    return out
 
 
 def _unknown_keys(over: dict[str, Any], model: type[BaseModel], prefix: str = "") -> list[str]:

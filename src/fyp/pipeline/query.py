@@ -8,7 +8,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from fyp.config import FeedSettings
+from fyp.config import FeedSettings, deep_merge
 from fyp.models import User
 from fyp.pipeline.clients import ModelsLike
 from fyp.storage.cache import UserState
@@ -26,17 +26,6 @@ class Assigner(Protocol):
     ``NoExperiments`` is the default)."""
 
     def assign(self, user_id: str) -> AssignmentLike: ...
-
-
-def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    """``base`` with ``over`` merged in, nested dicts merged key by key."""
-    out = dict(base)
-    for k, v in over.items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = deep_merge(out[k], v)
-        else:
-            out[k] = v
-    return out
 
 
 def effective_settings(base: FeedSettings, overrides: dict[str, Any]) -> FeedSettings:
