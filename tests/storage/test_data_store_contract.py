@@ -9,6 +9,7 @@ Times are built at millisecond precision: the SQL backends store epoch milliseco
 from __future__ import annotations
 
 import itertools
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -320,6 +321,43 @@ def test_video_briefs(store: DataStore) -> None:
     }
     assert store.video_briefs(["ghost"]) == {}
     assert store.video_briefs([]) == {}
+
+
+def test_get_videos_reads_many_at_once(store: DataStore) -> None:
+    users(store, "c1")
+    store.upsert_videos([video("v1", caption="one"), video("v2", caption="two")], "approved")
+    got = store.get_videos(["v2", "ghost", "v1"])
+    assert set(got) == {"v1", "v2"}
+    for vid, v in got.items():
+        single = store.get_video(vid)
+        assert single is not None and v.model_dump() == single.model_dump()
+    assert store.get_videos([]) == {}
+
+
+def test_videos_changed_pages_by_update_time(store: DataStore) -> None:
+    users(store, "c1", "c2")
+    store.upsert_videos([video("a", hashtags=["x"], sound_id="s1")], "approved")
+    store.upsert_videos([video("b", creator_id="c2")], "pending")
+    store.upsert_videos([video("c")], "approved")
+    rows = store.videos_changed(0)
+    assert sorted(r.id for r in rows) == ["a", "b", "c"]
+    keys = [(r.updated_ms, r.id) for r in rows]
+    assert keys == sorted(keys)
+    a = next(r for r in rows if r.id == "a")
+    assert (a.creator_id, a.hashtags, a.sound_id, a.moderation) == ("c1", ["x"], "s1", "approved")
+    # keyset pagination walks the same rows
+    walked, after = [], None
+    while page := store.videos_changed(0, after=after, limit=2):
+        walked.extend(page)
+        after = (page[-1].updated_ms, page[-1].id)
+    assert walked == rows
+    # a moderation change moves the video to the end, at or after every earlier change
+    newest = max(r.updated_ms for r in rows)
+    time.sleep(0.002)
+    store.set_moderation("b", "approved", None, None)
+    later = store.videos_changed(newest + 1)
+    assert [r.id for r in later] == ["b"] and later[0].moderation == "approved"
+    assert store.videos_changed(later[0].updated_ms + 1) == []
 
 
 def _catalog(store: DataStore) -> None:

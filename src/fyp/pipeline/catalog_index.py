@@ -1,12 +1,18 @@
 """An in-process index of the servable catalog: videos by id, hashtag, sound and creator, and the
-newest first. Sources read it instead of the store; it re-reads the store when stale.
+newest first. Sources read it instead of the store.
 
-Only ``approved`` and ``limited`` videos are indexed. The feed re-reads the videos it finally
-serves from the store, so a moderation change takes effect at once even before a refresh.
+The first load pages through the whole catalog; after that, every ``refresh_s`` a background
+thread reads only the videos whose record changed since the last read (``videos_changed``, an
+indexed keyset read) and applies them in place: an upload joins the lists, a moderation change
+moves a video in or out. Only ``approved`` and ``limited`` videos are indexed. The feed re-reads
+the videos it finally serves from the store, so a moderation change takes effect at once even
+before a refresh.
 """
 
 from __future__ import annotations
 
+import bisect
+import contextlib
 import logging
 import threading
 import time
@@ -15,11 +21,17 @@ from dataclasses import dataclass
 
 from fyp.config import ModerationState
 from fyp.models import Video
-from fyp.storage.data import DataStore
+from fyp.storage.data import CatalogRow, DataStore
 from fyp.types import to_ms
 
 log = logging.getLogger("fyp.feed")
 SERVABLE: tuple[ModerationState, ...] = ("approved", "limited")
+# Changes are re-read this far back: a write whose transaction commits after a refresh read
+# past its updated_ms (or a writer whose clock lags) is still picked up by the next refresh.
+OVERLAP_MS = 60_000
+# More changes than this in one refresh (a bulk upload) rebuild the index instead.
+REBUILD_ABOVE = 5_000
+PAGE = 5_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +48,21 @@ class VideoMeta:
     created_ms: int
     moderation: str
     allowed_regions: tuple[str, ...] | None
+
+    @classmethod
+    def of_row(cls, r: CatalogRow) -> VideoMeta:
+        return cls(
+            id=r.id,
+            creator_id=r.creator_id,
+            hashtags=tuple(r.hashtags),
+            sound_id=r.sound_id,
+            duration_ms=r.duration_ms,
+            language=r.language,
+            region=r.region,
+            created_ms=r.created_ms,
+            moderation=r.moderation,
+            allowed_regions=tuple(r.allowed_regions) if r.allowed_regions is not None else None,
+        )
 
     @classmethod
     def of(cls, v: Video) -> VideoMeta:
@@ -68,13 +95,39 @@ class _Snapshot:
                 self.by_sound.setdefault(m.sound_id, []).append(m.id)
             self.by_creator.setdefault(m.creator_id, []).append(m.id)
 
+    def _order(self, vid: str) -> tuple[int, str]:
+        return -self.by_id[vid].created_ms, vid
+
+    def _lists(self, m: VideoMeta) -> list[list[str]]:
+        out = [self.newest, self.by_creator.setdefault(m.creator_id, [])]
+        out.extend(self.by_hashtag.setdefault(t, []) for t in dict.fromkeys(m.hashtags))
+        if m.sound_id:
+            out.append(self.by_sound.setdefault(m.sound_id, []))
+        return out
+
+    def apply(self, m: VideoMeta | None, vid: str) -> None:
+        """Put ``m`` in place of video ``vid`` (None: it is no longer servable). Readers on
+        other threads see each list change at once (single list operations under the GIL)."""
+        old = self.by_id.get(vid)
+        if old == m:
+            return
+        if old is not None:
+            for lst in self._lists(old):
+                with contextlib.suppress(ValueError):
+                    lst.remove(vid)
+            del self.by_id[vid]
+        if m is not None:
+            self.by_id[vid] = m
+            for lst in self._lists(m):
+                bisect.insort(lst, vid, key=self._order)
+
 
 class CatalogIndex:
-    """Servable videos in memory, refreshed from ``store`` at most every ``refresh_s``.
+    """Servable videos in memory, kept current from ``store`` at most every ``refresh_s``.
 
     Args:
-        store: the durable store (read with keyset pagination).
-        refresh_s: staleness allowed; 0 re-reads on every access (tests).
+        store: the durable store (read with keyset pagination on (updated_ms, id)).
+        refresh_s: staleness allowed; 0 re-reads what changed on every access (tests).
     """
 
     def __init__(
@@ -88,16 +141,17 @@ class CatalogIndex:
         self.clock = clock
         self._snap = _Snapshot([])
         self._loaded = -float("inf")
+        self._high = -1  # the newest updated_ms read so far; -1: never loaded
         self._lock = threading.Lock()
 
     def snapshot(self) -> _Snapshot:
-        """The current index. Only the first load (and every load with ``refresh_s`` 0)
+        """The current index. Only the first load (and every refresh with ``refresh_s`` 0)
         happens in the caller; later refreshes run in a background thread, so a slow store
         never stalls a feed or an ingest request."""
         if self._loaded == -float("inf") or self.refresh_s == 0:
             with self._lock:
                 if self._loaded == -float("inf") or self.refresh_s == 0:
-                    self._snap = self._load()
+                    self._update()
                     self._loaded = self.clock()
         elif self.clock() - self._loaded >= self.refresh_s and self._lock.acquire(blocking=False):
             threading.Thread(target=self._refresh, name="catalog-index", daemon=True).start()
@@ -105,29 +159,44 @@ class CatalogIndex:
 
     def _refresh(self) -> None:
         try:
-            self._snap = self._load()
+            self._update()
         except Exception:
             log.exception("catalog index refresh failed; serving the previous one")
         finally:
             self._loaded = self.clock()  # a failed refresh also waits refresh_s before retrying
             self._lock.release()
 
-    def _load(self) -> _Snapshot:
+    def _read(self, since_ms: int, stop_above: int | None = None) -> list[CatalogRow] | None:
+        """Rows changed at or after ``since_ms``; None once more than ``stop_above``."""
+        rows: list[CatalogRow] = []
+        after: tuple[int, str] | None = None
+        while True:
+            page = self.store.videos_changed(since_ms, after=after, limit=PAGE)
+            rows.extend(page)
+            if stop_above is not None and len(rows) > stop_above:
+                return None
+            if len(page) < PAGE:
+                return rows
+            after = (page[-1].updated_ms, page[-1].id)
+
+    def _update(self) -> None:
         t0 = time.perf_counter()
-        metas: list[VideoMeta] = []
-        for state in SERVABLE:
-            after: str | None = None
-            while True:
-                page = self.store.list_videos(moderation=state, after=after, limit=1000)
-                metas.extend(VideoMeta.of(v) for v in page)
-                if len(page) < 1000:
-                    break
-                after = page[-1].id
-        snap = _Snapshot(metas)
+        rows = None
+        if self._high >= 0:
+            rows = self._read(self._high - OVERLAP_MS, stop_above=REBUILD_ABOVE)
+        if rows is None:  # the first load, or too much changed: rebuild
+            rows = self._read(0) or []
+            self._snap = _Snapshot([VideoMeta.of_row(r) for r in rows if r.moderation in SERVABLE])
+            how = "loaded"
+        else:
+            snap = self._snap
+            for r in rows:
+                snap.apply(VideoMeta.of_row(r) if r.moderation in SERVABLE else None, r.id)
+            how = "updated"
+        self._high = max(self._high, max((r.updated_ms for r in rows), default=-1))
         ms = (time.perf_counter() - t0) * 1000
         if ms > 100:
-            log.info("catalog index: %d videos loaded in %.0f ms", len(metas), ms)
-        return snap
+            log.info("catalog index %s from %d videos in %.0f ms", how, len(rows), ms)
 
     def get(self, video_id: str) -> VideoMeta | None:
         return self.snapshot().by_id.get(video_id)

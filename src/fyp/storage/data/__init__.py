@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fyp.storage.data.base import (
+    CatalogRow,
     DataStore,
     EventRow,
     LeaseRow,
@@ -14,6 +15,7 @@ from fyp.storage.data.base import (
 )
 
 __all__ = [
+    "CatalogRow",
     "DataStore",
     "EventRow",
     "LeaseRow",

@@ -31,6 +31,22 @@ class EventRow(TypedDict):
     extra: dict[str, Any] | None
 
 
+class CatalogRow(NamedTuple):
+    """What the feed's catalog index keeps of a video, and when its record last changed."""
+
+    id: str
+    creator_id: str
+    hashtags: list[str]
+    sound_id: str | None
+    duration_ms: int | None
+    language: str | None
+    region: str | None
+    created_ms: int
+    updated_ms: int
+    moderation: str
+    allowed_regions: list[str] | None
+
+
 @dataclass(frozen=True, slots=True)
 class MigrationStatus:
     current: str | None
@@ -140,7 +156,17 @@ class DataStore(Protocol):
 
     def get_video(self, video_id: str) -> Video | None: ...
 
+    def get_videos(self, video_ids: Collection[str]) -> dict[str, Video]:
+        """The records of these videos in one read (unknown ids are absent)."""
+
     def video_briefs(self, video_ids: Collection[str]) -> dict[str, VideoBrief]: ...
+
+    def videos_changed(
+        self, since_ms: int, after: tuple[int, str] | None = None, limit: int = 5000
+    ) -> list[CatalogRow]:
+        """Videos in any moderation state whose record changed at or after ``since_ms``, ordered
+        by (updated_ms, id), starting after the key ``after`` (keyset pagination). ``since_ms``
+        0 pages through the whole catalog."""
 
     def list_videos(
         self,

@@ -12,6 +12,7 @@ from fyp.config import ModerationState
 from fyp.models import ApiKey, Comment, Event, EventType, User, Video, VideoBrief, VideoIn
 from fyp.storage.data.base import (
     Activity,
+    CatalogRow,
     EventRow,
     ExperimentRow,
     Exposure,
@@ -20,7 +21,23 @@ from fyp.storage.data.base import (
     ServedRow,
     graph_rows,
 )
-from fyp.types import from_ms
+from fyp.types import from_ms, now_ms, to_ms
+
+
+def _catalog_row(v: Video, updated_ms: int) -> CatalogRow:
+    return CatalogRow(
+        v.id,
+        v.creator_id,
+        list(v.hashtags),
+        v.sound_id,
+        v.duration_ms,
+        v.language,
+        v.region,
+        to_ms(v.created_at),
+        updated_ms,
+        v.moderation,
+        list(v.allowed_regions) if v.allowed_regions is not None else None,
+    )
 
 
 class MemoryDataStore:
@@ -29,6 +46,7 @@ class MemoryDataStore:
         self._lock = threading.Lock()
         self._users: dict[str, User] = {}
         self._videos: dict[str, Video] = {}
+        self._video_updated: dict[str, int] = {}
         self._follows: dict[tuple[str, str], int] = {}
         self._blocks: dict[tuple[str, str], int] = {}
         self._comments: dict[str, Comment] = {}
@@ -82,10 +100,25 @@ class MemoryDataStore:
                     data["moderation"] = old.moderation if old else default_moderation
                     data["moderation_reason"] = old.moderation_reason if old else None
                 self._videos[vid] = Video.model_construct(**data)
+                self._video_updated[vid] = now_ms()
         return len(latest)
 
     def get_video(self, video_id: str) -> Video | None:
         return self._videos.get(video_id)
+
+    def get_videos(self, video_ids: Collection[str]) -> dict[str, Video]:
+        return {vid: v for vid in video_ids if (v := self._videos.get(vid)) is not None}
+
+    def videos_changed(
+        self, since_ms: int, after: tuple[int, str] | None = None, limit: int = 5000
+    ) -> list[CatalogRow]:
+        with self._lock:
+            keys = sorted(
+                (ms, vid)
+                for vid, ms in self._video_updated.items()
+                if ms >= since_ms and (after is None or (ms, vid) > after)
+            )[:limit]
+            return [_catalog_row(self._videos[vid], ms) for ms, vid in keys]
 
     def video_briefs(self, video_ids: Collection[str]) -> dict[str, VideoBrief]:
         out = {}
@@ -132,6 +165,7 @@ class MemoryDataStore:
             if allowed_regions is not None:
                 update["allowed_regions"] = allowed_regions
             self._videos[video_id] = v = v.model_copy(update=update)
+            self._video_updated[video_id] = now_ms()
         return v
 
     def set_follow(self, user_id: str, creator_id: str, on: bool, ts_ms: int) -> None:

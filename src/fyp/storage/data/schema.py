@@ -49,6 +49,7 @@ videos = sa.Table(
     sa.Column("thumbnail_url", sa.Text),
     sa.Index("ix_videos_creator_id", "creator_id"),
     sa.Index("ix_videos_created_ms", "created_ms"),
+    sa.Index("ix_videos_updated", "updated_ms", "id"),  # the catalog index's incremental reads
 )
 
 follows = sa.Table(

@@ -22,6 +22,7 @@ from fyp.storage import migrate
 from fyp.storage.data import schema as t
 from fyp.storage.data.base import (
     Activity,
+    CatalogRow,
     EventRow,
     ExperimentRow,
     Exposure,
@@ -281,6 +282,28 @@ class SqlDataStore:
         with self._read() as conn:
             r = conn.execute(sa.select(t.videos).where(t.videos.c.id == video_id)).first()
         return None if r is None else _row_video(r)
+
+    def get_videos(self, video_ids: Collection[str]) -> dict[str, Video]:
+        if not video_ids:
+            return {}
+        with self._read() as conn:
+            q = sa.select(t.videos).where(t.videos.c.id.in_(list(video_ids)))
+            return {r.id: _row_video(r) for r in conn.execute(q)}
+
+    def videos_changed(
+        self, since_ms: int, after: tuple[int, str] | None = None, limit: int = 5000
+    ) -> list[CatalogRow]:
+        c = t.videos.c
+        q = (
+            sa.select(*(c[name] for name in CatalogRow._fields))
+            .where(c.updated_ms >= since_ms)
+            .order_by(c.updated_ms, c.id)
+            .limit(limit)
+        )
+        if after is not None:
+            q = q.where(sa.tuple_(c.updated_ms, c.id) > sa.tuple_(*after))
+        with self._read() as conn:
+            return [CatalogRow(*r) for r in conn.execute(q)]
 
     def video_briefs(self, video_ids: Collection[str]) -> dict[str, VideoBrief]:
         if not video_ids:
