@@ -90,6 +90,13 @@ class FeedSettings(BaseModel):
     max_count: int = Field(default=50, ge=1, le=500)
     blend: BlendWeights = BlendWeights()
     quotas: SourceQuotas = SourceQuotas()
+    max_candidates: int = Field(
+        default=400,
+        ge=1,
+        description="Candidates kept for hydration and ranking once the sources are merged: "
+        "the best share of every source's list (by rank within it), so each source keeps a "
+        "part in proportion to what it found.",
+    )
     creator_spacing: int = Field(
         default=4, ge=0, description="No creator twice within this many consecutive positions."
     )

@@ -13,7 +13,7 @@ import pytest
 from fyp.config import FeedSettings
 from fyp.pipeline.candidate import Candidate
 from fyp.pipeline.query import Query
-from fyp.pipeline.runner import Pipeline, merge_sources, run_pipeline
+from fyp.pipeline.runner import Pipeline, cap_candidates, merge_sources, run_pipeline
 from fyp.pipeline.stages import FilterResult, StageBase
 from fyp.selectors.top_k_score_selector import TopKScoreSelector
 from tests.pipeline.support import cand, make_query
@@ -154,6 +154,25 @@ def test_merge_keeps_every_source_and_the_best_ranked_as_reason() -> None:
     assert merged["y"].source == "affinity"
     assert merged["y"].sources == {"trending": 0.5, "affinity": 3.0}
     assert merged["x"].source == "trending"
+
+
+def test_the_candidate_cap_keeps_each_sources_best_share() -> None:
+    big = [Candidate(f"e{i}", "embedding", 1.0 - i / 100) for i in range(100)]
+    small = [Candidate(f"f{i}", "fresh", 1.0) for i in range(10)]
+    merged = merge_sources([("E", big), ("F", small)])
+    kept = cap_candidates(merged, 55)
+    ids = [c.video_id for c in kept]
+    assert len(kept) == 55
+    assert {i for i in ids if i.startswith("e")} == {f"e{i}" for i in range(50)}
+    assert {i for i in ids if i.startswith("f")} == {f"f{i}" for i in range(5)}
+    assert ids == [c.video_id for c in merged if c.video_id in set(ids)]  # order kept
+    assert cap_candidates(merged, 500) == merged
+
+
+def test_the_pipeline_ranks_at_most_max_candidates() -> None:
+    fs = FeedSettings(max_candidates=4)
+    res = asyncio.run(run_pipeline(pipeline(), make_query(settings=fs), 3))
+    assert res.retrieved == 4 and len(res.scored) <= 4 and len(res.selected) == 3
 
 
 class SlowFilter(DropOdd):

@@ -40,23 +40,3 @@ class Candidate:
     @property
     def creator_id(self) -> str | None:
         return self.meta.creator_id if self.meta else None
-
-    def clone(self) -> Candidate:
-        """A shallow copy the runner hands to a stage, so a stage it skips (failed, overran,
-        broke its contract) leaves no trace. Stages replace dict fields instead of mutating
-        them, so the dicts can be shared."""
-        return Candidate(
-            self.video_id,
-            self.source,
-            self.source_score,
-            self.sources,
-            self.rank_frac,
-            self.exploration,
-            self.meta,
-            self.stats,
-            self.features,
-            self.predictions,
-            self.parts,
-            self.score,
-            self.repeat,
-        )

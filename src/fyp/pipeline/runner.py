@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import operator
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -24,6 +25,17 @@ from fyp.storage.cache import OnlineUnavailable
 
 log = logging.getLogger("fyp.feed")
 T = TypeVar("T")
+# Every field a hydrator or scorer may set: saved before each one runs and put back if it is
+# skipped (failed, overran, broke its contract), so a skipped stage leaves no trace. Stages
+# replace dict fields instead of mutating them, so saving the references is enough.
+_FIELDS = tuple(f.name for f in dataclasses.fields(Candidate) if f.name != "video_id")
+_save = operator.attrgetter(*_FIELDS)
+
+
+def _restore(cands: list[Candidate], saved: list[tuple[object, ...]]) -> None:
+    for c, values in zip(cands, saved, strict=True):
+        for name, value in zip(_FIELDS, values, strict=True):
+            setattr(c, name, value)
 
 
 class StageOverrun(Exception):
@@ -159,6 +171,14 @@ def merge_sources(found: list[tuple[str, list[Candidate]]]) -> list[Candidate]:
     return list(merged.values())
 
 
+def cap_candidates(cands: list[Candidate], n: int) -> list[Candidate]:
+    """The ``n`` best-placed candidates: each source's top share, in merge order otherwise."""
+    if len(cands) <= n:
+        return cands
+    keep = {id(c) for c in sorted(cands, key=lambda c: c.rank_frac)[:n]}
+    return [c for c in cands if id(c) in keep]
+
+
 async def run_pipeline(p: Pipeline, query: Query, k: int) -> PipelineResult:
     """Run ``p`` for ``query`` and return the selected page of at most ``k`` candidates."""
     run = _Run(query)
@@ -182,7 +202,7 @@ async def run_pipeline(p: Pipeline, query: Query, k: int) -> PipelineResult:
                 found.append((src.name, await src.get_candidates(query)))
             except Exception as e:
                 log.warning("feed fallback source %s failed again: %s", src.name, e)
-    cands = merge_sources(found)
+    cands = cap_candidates(merge_sources(found), query.settings.max_candidates)
     if query.forced and all(c.video_id != query.forced for c in cands):
         cands.append(Candidate(query.forced, source="explain", sources={"explain": 0.0}))
     retrieved = len(cands)
@@ -223,13 +243,15 @@ async def run_pipeline(p: Pipeline, query: Query, k: int) -> PipelineResult:
     for s in p.scorers:
         if not s.enabled(query):
             continue
-        before = cands
-        given = [c.clone() for c in before]
+        before, saved = cands, list(map(_save, cands))
+        given = list(before)
         out_s = run.timed(s.name, lambda s=s, given=given: s.score(query, given))  # type: ignore[misc]
         if out_s is None:
+            _restore(before, saved)
             ranking_failed = ranking_failed or s.name
             continue
         if not _same(before, out_s):
+            _restore(before, saved)
             run.skip(s.name, "broke its contract (dropped or reordered candidates)")
             ranking_failed = ranking_failed or s.name
             continue
@@ -266,16 +288,18 @@ async def _hydrate(run: _Run, p: Pipeline, query: Query, cands: list[Candidate])
     for h in p.hydrators:
         if not h.enabled(query):
             continue
-        before = cands
-        given = [c.clone() for c in before]
+        before, saved = cands, list(map(_save, cands))
+        given = list(before)
         out = await run.timed_async(
             h.name,
             lambda h=h, given=given: h.hydrate(query, given),  # type: ignore[misc]
             required=getattr(h, "required", False),
         )
         if out is None:
+            _restore(before, saved)
             continue
         if not _same(before, out):
+            _restore(before, saved)
             run.skip(h.name, "broke its contract (changed the candidates)")
             continue
         cands = out

@@ -240,9 +240,10 @@ class FeedService:
     ) -> tuple[list[dict[str, Any]], list[Candidate]]:
         items: list[dict[str, Any]] = []
         served: list[Candidate] = []
+        # Re-read the records: a moderation change since the index was built wins.
+        videos = self.clients.store.get_videos([c.video_id for c in result.selected])
         for c in result.selected:
-            # Re-read the record: a moderation change since the index was built wins.
-            video = self.clients.store.get_video(c.video_id)
+            video = videos.get(c.video_id)
             if video is None or not servable(video.moderation, video.allowed_regions, query):
                 continue
             items.append(

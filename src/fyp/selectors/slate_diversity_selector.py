@@ -18,12 +18,6 @@ def _tokens(c: Candidate) -> frozenset[str]:
     return frozenset((*m.hashtags, f"\x00{m.sound_id}" if m.sound_id else "\x00"))
 
 
-def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
-    if not a or not b:
-        return 0.0
-    return len(a & b) / len(a | b)
-
-
 def exploration_slots(k: int, share: float, available: int) -> list[int]:
     """Positions of the exploration slots, spread evenly over the page."""
     n = min(available, round(k * share))
@@ -64,15 +58,18 @@ class SlateDiversitySelector(StageBase):
         pool = list(shortlist)
         in_pool = {id(c) for c in pool}
         pool.extend(c for c in explore if id(c) not in in_pool)
-        tokens = {id(c): _tokens(c) for c in pool}
-        max_sim = dict.fromkeys(tokens, 0.0)
+        # Token sets as bit masks over this request's tokens: Jaccard by two popcounts.
+        bits: dict[str, int] = {}
+        masks: dict[int, int] = {}
+        for c in pool:
+            m = 0
+            for tok in _tokens(c):
+                m |= 1 << bits.setdefault(tok, len(bits))
+            masks[id(c)] = m
+        max_sim = dict.fromkeys(masks, 0.0)
         chosen: set[int] = set()
         on_slot: set[int] = set()
         out: list[Candidate] = []
-
-        def value(c: Candidate) -> float:
-            v = (1 - lam) * rel.get(id(c), 0.0) - lam * max_sim.get(id(c), 0.0)
-            return v - (REPEAT_PENALTY if c.repeat else 0.0)
 
         for pos in range(min(k, len(cands))):
             recent = {c.creator_id for c in out[-window:]} if window else set()
@@ -88,10 +85,14 @@ class SlateDiversitySelector(StageBase):
             if pick is None:
                 best = -math.inf
                 for c in pool:
-                    if ok(c):
-                        v = value(c)
-                        if v > best:
-                            best, pick = v, c
+                    key = id(c)
+                    if key in chosen or (window and c.creator_id in recent):
+                        continue
+                    v = (1 - lam) * rel.get(key, 0.0) - lam * max_sim[key]
+                    if c.repeat:
+                        v -= REPEAT_PENALTY
+                    if v > best:
+                        best, pick = v, c
             if pick is None:
                 pick = next((c for c in order if ok(c)), None)
             if pick is None:  # every remaining candidate breaks the spacing: place the best
@@ -101,12 +102,19 @@ class SlateDiversitySelector(StageBase):
             out.append(pick)
             chosen.add(id(pick))
             if lam > 0:
-                t = tokens.get(id(pick)) or _tokens(pick)
-                for c in pool:
-                    if id(c) not in chosen:
-                        s = _jaccard(tokens[id(c)], t)
-                        if s > max_sim[id(c)]:
-                            max_sim[id(c)] = s
+                t = masks.get(id(pick))
+                if t is None:
+                    t = 0
+                    for tok in _tokens(pick):
+                        t |= 1 << bits.setdefault(tok, len(bits))
+                if t:
+                    for c in pool:
+                        key = id(c)
+                        m = masks[key]
+                        if m and key not in chosen:
+                            sim = (m & t).bit_count() / (m | t).bit_count()
+                            if sim > max_sim[key]:
+                                max_sim[key] = sim
         for c in out:
             c.exploration = id(c) in on_slot
         return out
