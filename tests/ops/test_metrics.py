@@ -60,6 +60,19 @@ def test_requests_and_events_are_counted_per_route_template(api: Api) -> None:
     assert inf == value(after, "fyp_http_request_duration_seconds_count", **post)
 
 
+def test_a_scrape_reports_what_the_online_state_holds(api: Api) -> None:
+    seed(api.store)
+    assert api.services.online is not None
+    api.services.online.forget_user("u1")
+    before = value(scrape(api), "fyp_online_state_size", kind="users")
+    r = api.client.post("/v1/events", json={"events": [event("s1")]}, headers=api.app)
+    assert r.status_code == 200, r.text
+    after = scrape(api)
+    sizes = api.services.online.sizes()
+    assert value(after, "fyp_online_state_size", kind="users") == sizes["users"] == before + 1
+    assert value(after, "fyp_online_state_size", kind="videos") == sizes["videos"] >= 1
+
+
 def test_pipeline_model_and_online_state_hooks_show_up(api: Api) -> None:
     before = scrape(api)
     metrics.observe_stage("TestOnlyFilter", 0.002, dropped=7)

@@ -186,3 +186,13 @@ def test_memory_backend_drops_least_recently_used_and_expired_users() -> None:
     assert state.user_state("a", T0).warm is True
     now[0] = T0 + 25 * H
     assert state.user_state("a", now[0]).warm is False
+
+
+def test_sizes_grow_as_the_state_fills(online: OnlineState) -> None:
+    before = online.sizes()
+    assert before and all(isinstance(n, int) and n >= 0 for n in before.values())
+    online.apply([Engage("size-u", "size-v", 1.0), Count("size-v", "plays")])
+    after = online.sizes()
+    assert after.keys() == before.keys()
+    counted = [k for k in after if k != "bytes"]
+    assert any(after[k] > before[k] for k in counted)

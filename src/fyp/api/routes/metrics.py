@@ -8,6 +8,7 @@ from starlette.responses import Response
 
 from fyp.api.deps import Services, ServicesDep
 from fyp.ops import metrics
+from fyp.storage.cache import OnlineUnavailable
 
 router = APIRouter(tags=["health"])
 log = logging.getLogger("fyp.api")
@@ -22,6 +23,12 @@ def _refresh(services: Services) -> None:
         log.exception("model registry failed during a metrics scrape")
         return
     metrics.set_model_version(None if models is None else models.version)
+    if services.online is not None:
+        try:
+            for kind, n in services.online.sizes().items():
+                metrics.set_online_state_size(kind, n)
+        except OnlineUnavailable as e:  # the scrape still answers; the gauge keeps its value
+            log.warning("online state size unavailable during a metrics scrape: %s", e)
 
 
 @router.get(

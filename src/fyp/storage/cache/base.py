@@ -164,6 +164,10 @@ class OnlineState(Protocol):
 
     def forget_user(self, user_id: str) -> None: ...
 
+    def sizes(self) -> dict[str, int]:
+        """How much the state holds, by kind (for the ``fyp_online_state_size`` gauge): the
+        in-process state counts users, videos and trending regions; Redis its keys and bytes."""
+
     def close(self) -> None: ...
 
 

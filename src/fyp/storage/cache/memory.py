@@ -196,6 +196,14 @@ class MemoryOnlineState:
         with self._lock:
             self._users.pop(user_id, None)
 
+    def sizes(self) -> dict[str, int]:
+        with self._lock:
+            return {
+                "users": len(self._users),
+                "videos": len(self._counts),
+                "regions": len(self._trending),
+            }
+
     # -- videos --------------------------------------------------------------------------------
 
     def video_stats(self, video_ids: Sequence[str], now_ms: int) -> dict[str, VideoStats]:

@@ -272,5 +272,9 @@ class RedisOnlineState:
         best = sorted(merged.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
         return [(v, s) for v, s in best if s > 0]
 
+    @_guarded
+    def sizes(self) -> dict[str, int]:
+        return {"keys": int(self.r.dbsize()), "bytes": int(self.r.info("memory")["used_memory"])}
+
     def close(self) -> None:
         self.r.close()
