@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ModerationState = Literal["pending", "approved", "limited", "removed"]
@@ -436,6 +436,11 @@ class Settings(BaseSettings):
     auto_migrate: bool = Field(
         default=True, description="Run pending schema migrations when the server starts."
     )
+    redis_url: str = Field(
+        default="",
+        description="Shorthand for the shared online state: redis://... selects the Redis "
+        "backend at that URL (the same as online.backend=redis and online.redis_url).",
+    )
     api: ApiSettings = ApiSettings()
     ingest: IngestSettings = IngestSettings()
     catalog: CatalogSettings = CatalogSettings()
@@ -446,6 +451,14 @@ class Settings(BaseSettings):
     experiments: ExperimentSettings = ExperimentSettings()  # -- experiments --
     server: ServerSettings = ServerSettings()  # -- scale --
     web: WebSettings = WebSettings()  # -- web --
+
+    @model_validator(mode="after")
+    def _redis_shorthand(self) -> Settings:
+        if self.redis_url:
+            self.online = self.online.model_copy(
+                update={"backend": "redis", "redis_url": self.redis_url}
+            )
+        return self
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fyp.cli import app
+from fyp.config import Settings
 
 
 def test_several_workers_refuse_a_per_process_memory_store(
@@ -56,3 +57,11 @@ def test_several_workers_migrate_once_and_share_a_metrics_dir(
     assert os.environ["FYP_SERVER__METRICS_DIR"] == str(metrics_dir)
     assert not stale.exists()  # a previous run's samples would be summed in
     assert keep.read_text() == "mine"
+
+
+def test_fyp_redis_url_selects_the_shared_online_state(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FYP_REDIS_URL", raising=False)
+    assert Settings().online.backend == "memory"
+    monkeypatch.setenv("FYP_REDIS_URL", "redis://cache.internal:6380/2")
+    online = Settings().online
+    assert (online.backend, online.redis_url) == ("redis", "redis://cache.internal:6380/2")
