@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
-from fyp.config import ServingSettings, Settings
+from fyp.config import FeedSettings, ServingSettings, Settings, SourceQuotas
 from fyp.models import User, VideoIn
 from fyp.pipeline.catalog_index import CatalogIndex
 from fyp.sources.fresh_source import FreshSource
-from fyp.storage.cache import Count
+from fyp.storage.cache import Count, VideoStats
 from fyp.storage.cache.memory import MemoryOnlineState
 from fyp.storage.data import open_data_store
 from fyp.types import from_ms, now_ms
@@ -55,3 +56,38 @@ def test_fresh_pool_explores_new_videos_and_retires_exhausted_ones(settings: Set
     # one users skip almost never.
     assert firsts["good"] > firsts.get("new", 0) > firsts.get("bad", 0)
     assert firsts.get("new", 0) >= 10
+
+
+class CountingState(MemoryOnlineState):
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings.online)
+        self.reads: list[int] = []
+
+    def video_stats(self, video_ids: Sequence[str], now_ms: int) -> dict[str, VideoStats]:
+        self.reads.append(len(video_ids))
+        return super().video_stats(video_ids, now_ms)
+
+
+def test_a_large_window_is_sampled_yet_every_young_video_gets_drawn(settings: Settings) -> None:
+    store = open_data_store("memory://")
+    store.upsert_users([User(id="c1")])
+    now = now_ms()
+    young = [
+        VideoIn(id=f"y{i}", creator_id="c1", created_at=from_ms(now - H - i * 1000))
+        for i in range(1000)
+    ]
+    old = VideoIn(id="old", creator_id="c1", created_at=from_ms(now - 200 * H))
+    store.upsert_videos([*young, old], "approved")
+    online = CountingState(settings)
+    source = FreshSource(CatalogIndex(store, 0.0), online, ServingSettings(fresh_window_h=72))
+    fs = FeedSettings(quotas=SourceQuotas(fresh=10))
+    drawn: set[str] = set()
+    for i in range(100):
+        query = make_query(request_id=f"r{i}", now_ms=now, settings=fs, served={"y0"})
+        got = asyncio.run(source.get_candidates(query))
+        assert len(got) == 10 and {c.video_id for c in got}.isdisjoint({"y0", "old"})
+        drawn.update(c.video_id for c in got)
+    assert max(online.reads) <= 200  # never the whole window
+    # 100 requests x 10 slots over 999 eligible videos: a uniform draw reaches most of them
+    # (newest-first scanning would keep returning the same few dozen)
+    assert len(drawn) > 500

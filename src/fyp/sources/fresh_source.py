@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import bisect
 import random
 
 from fyp.config import ServingSettings
@@ -9,8 +10,11 @@ from fyp.pipeline.query import Query
 from fyp.pipeline.stages import StageBase
 from fyp.storage.cache import OnlineState
 
-# How far down the newest list the pool looks (it is time-bounded too).
-MAX_SCAN = 5000
+# Videos drawn per request: the whole window when it is smaller, else a uniform sample of it
+# (seeded by the request), so every young video keeps being drawn while a large catalog's
+# thousands of uploads a day cost no more than this many stats reads and Beta draws.
+SAMPLE_PER_SLOT = 8
+MIN_SAMPLE = 200
 
 
 class FreshSource(StageBase):
@@ -35,16 +39,18 @@ class FreshSource(StageBase):
             return []
         snap = self.catalog.snapshot()
         oldest = query.now_ms - int(self.serving.fresh_window_h * 3_600_000)
-        pool: list[str] = []
-        for vid in snap.newest[:MAX_SCAN]:
-            if snap.by_id[vid].created_ms < oldest:
-                break
-            if vid not in query.served:
-                pool.append(vid)
+        by_id, newest = snap.by_id, snap.newest
+        # newest is ordered by (-created_ms, id): the window is a prefix of it
+        window = bisect.bisect_right(newest, -oldest, key=lambda v: -by_id[v].created_ms)
+        rng = random.Random(query.request_id)
+        n = max(MIN_SAMPLE, SAMPLE_PER_SLOT * quota)
+        picks = (
+            newest[:window] if window <= n else [newest[i] for i in rng.sample(range(window), n)]
+        )
+        pool = [vid for vid in picks if vid not in query.served]
         if not pool:
             return []
         stats = self.online.video_stats(pool, query.now_ms)
-        rng = random.Random(query.request_id)
         half_life = query.settings.freshness_half_life_h * 3_600_000
         scored: list[tuple[float, str]] = []
         for vid in pool:
