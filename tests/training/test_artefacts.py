@@ -74,6 +74,36 @@ def test_a_loaded_version_round_trips(settings: Settings) -> None:
     assert aff[2] == pytest.approx(float(original.vectors[0] @ q), rel=1e-5)
 
 
+def test_loaded_arrays_are_shared_read_only_maps(settings: Settings) -> None:
+    """Every worker maps a version's arrays from the page cache instead of holding a copy, and
+    the fold-in gives the same vector as from the in-memory model."""
+    reg = ModelRegistry(settings)
+    original = make_models("v1")
+    reg.publish(original)
+    loaded = reg.load("v1")
+    assert isinstance(loaded.vectors, np.memmap) and not loaded.vectors.flags.writeable
+    assert all(isinstance(a, np.memmap) for pair in loaded.tables.values() for a in pair)
+    recent = [("v1", 1.0), ("v5", 2.0), ("v1", 0.5)]
+    got, want = loaded.user_vector(recent), original.user_vector(recent)
+    assert got is not None and want is not None
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_a_version_written_with_one_tables_file_still_loads(settings: Settings) -> None:
+    reg = ModelRegistry(settings)
+    reg.publish(make_models("v1"))
+    folder = reg.root / "v1"
+    arrays = {}
+    for t in ("item", "content", "next"):
+        for part in ("idx", "val"):
+            path = folder / "tables" / f"{t}_{part}.npy"
+            arrays[f"{t}_{part}"] = np.load(path)
+            path.unlink()
+    (folder / "tables").rmdir()
+    np.savez(folder / "tables.npz", **arrays)
+    assert reg.load("v1").neighbours("v0", 2) == [("v1", 1.0), ("v2", 1.0)]
+
+
 def test_a_server_hot_swaps_after_reload_seconds(settings: Settings) -> None:
     settings.training.reload_seconds = 10
     clock = Clock()

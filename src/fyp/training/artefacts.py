@@ -164,11 +164,12 @@ class Models:
         folder.mkdir(parents=True, exist_ok=True)
         np.save(folder / "vectors.npy", self.embedding.item_factors)
         (folder / "video_ids.json").write_text(json.dumps(self.video_ids))
-        arrays: dict[str, Any] = {}
+        # One .npy per array, so every serving process maps them read-only and shares the pages
+        # (three 50-wide neighbour tables are 1.2 GB at a million videos).
+        (folder / "tables").mkdir(exist_ok=True)
         for name, (idx, val) in self.tables.items():
-            arrays[f"{name}_idx"] = idx
-            arrays[f"{name}_val"] = val
-        np.savez(folder / "tables.npz", **arrays)
+            np.save(folder / "tables" / f"{name}_idx.npy", idx)
+            np.save(folder / "tables" / f"{name}_val.npy", val)
         faiss.write_index(self.index, str(folder / "index.faiss"))
         if self.ranker is not None:
             self.ranker.save(folder / "ranker")
@@ -188,12 +189,23 @@ class Models:
 
         manifest = json.loads((folder / MANIFEST).read_text())
         emb = manifest["embedding"]
-        vectors = np.load(folder / "vectors.npy")
+        # Versions are immutable once published: map the arrays and the index's vectors
+        # read-only, so the workers of a machine share one copy in the page cache.
+        vectors = np.load(folder / "vectors.npy", mmap_mode="r")
         embedding = EmbeddingModel(vectors, float(emb["regularization"]), float(emb["alpha"]))
         video_ids = json.loads((folder / "video_ids.json").read_text())
-        with np.load(folder / "tables.npz") as z:
-            tables = {t: (z[f"{t}_idx"], z[f"{t}_val"]) for t in TABLES}
-        index = faiss.read_index(str(folder / "index.faiss"))
+        if (folder / "tables").is_dir():
+            tables = {
+                t: (
+                    np.load(folder / "tables" / f"{t}_idx.npy", mmap_mode="r"),
+                    np.load(folder / "tables" / f"{t}_val.npy", mmap_mode="r"),
+                )
+                for t in TABLES
+            }
+        else:  # versions written before the tables were split
+            with np.load(folder / "tables.npz") as z:
+                tables = {t: (z[f"{t}_idx"], z[f"{t}_val"]) for t in TABLES}
+        index = faiss.read_index(str(folder / "index.faiss"), faiss.IO_FLAG_MMAP_IFC)
         _tune_loaded(index, manifest)
         # Serving searches one query at a time, where OpenMP threads cost more than they
         # save (2-3x slower with two threads on this machine kind, DESIGN.md).

@@ -44,11 +44,15 @@ class EmbeddingModel:
     alpha: float
 
     def __post_init__(self) -> None:
-        v = self.item_factors.astype(np.float64)
+        v = self.item_factors
         f = v.shape[1]
-        # VᵀV + λI is shared by every fold-in; only the user's own rows are added per call.
-        self._gram: F64 = v.T @ v + self.regularization * np.eye(f)
-        self._v64: F64 = v
+        # VᵀV + λI is shared by every fold-in; only the user's own rows are added per call
+        # (computed in float64 from the float32 rows, without keeping a float64 copy of V).
+        gram = np.zeros((f, f))
+        for start in range(0, v.shape[0], 65_536):
+            block = np.asarray(v[start : start + 65_536], dtype=np.float64)
+            gram += block.T @ block
+        self._gram: F64 = gram + self.regularization * np.eye(f)
 
     @property
     def factors(self) -> int:
@@ -75,7 +79,7 @@ class EmbeddingModel:
             idx, inverse = np.unique(idx, return_inverse=True)
             w = np.bincount(inverse, weights=w).astype(np.float64)
         c = self.alpha * w
-        vi = self._v64[idx]
+        vi = np.asarray(self.item_factors[idx], dtype=np.float64)
         a = self._gram + (vi * (c - 1.0)[:, None]).T @ vi
         b = c @ vi
         return np.linalg.solve(a, b).astype(np.float32)
