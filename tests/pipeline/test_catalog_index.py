@@ -103,6 +103,23 @@ def test_a_bulk_change_rebuilds_and_a_removed_video_leaves_every_list(
     assert not any(
         "a" in lst for d in (snap.by_hashtag, snap.by_sound, snap.by_creator) for lst in d.values()
     )
+    time.sleep(0.002)  # newer than anything read
     store.upsert_videos([VideoIn(id=f"n{i}", creator_id="c1") for i in range(10)], "approved")
     rebuilt = index.snapshot()
     assert rebuilt is not first and len(rebuilt.by_id) == 10
+
+
+def test_a_bulk_load_inside_the_overlap_window_does_not_rebuild_on_every_refresh(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(catalog_index, "REBUILD_ABOVE", 3)
+    store = open_data_store("memory://")
+    store.upsert_users([User(id="c1")])
+    store.upsert_videos([VideoIn(id=f"n{i}", creator_id="c1") for i in range(10)], "approved")
+    index = CatalogIndex(store, refresh_s=0.0)
+    first = index.snapshot()
+    assert len(first.by_id) == 10
+    assert index.snapshot() is first  # the 10 re-read rows are not new: applied in place
+    store.upsert_videos([VideoIn(id="late", creator_id="c1")], "approved")
+    snap = index.snapshot()
+    assert snap is first and "late" in snap.by_id

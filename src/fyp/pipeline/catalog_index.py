@@ -167,13 +167,17 @@ class CatalogIndex:
             self._lock.release()
 
     def _read(self, since_ms: int, stop_above: int | None = None) -> list[CatalogRow] | None:
-        """Rows changed at or after ``since_ms``; None once more than ``stop_above``."""
+        """Rows changed at or after ``since_ms``; None once more than ``stop_above`` of them
+        are newer than the newest change already applied (the overlap window re-reads the
+        rest, which a bulk load can make large, and they must not force a rebuild forever)."""
         rows: list[CatalogRow] = []
         after: tuple[int, str] | None = None
+        new = 0
         while True:
             page = self.store.videos_changed(since_ms, after=after, limit=PAGE)
             rows.extend(page)
-            if stop_above is not None and len(rows) > stop_above:
+            new += sum(1 for r in page if r.updated_ms > self._high)
+            if stop_above is not None and new > stop_above:
                 return None
             if len(page) < PAGE:
                 return rows
