@@ -187,7 +187,12 @@ def process_tree(root: int) -> list[int]:
 
 @contextmanager
 def server(
-    cfg: Config, database_url: str, redis_url: str, prefix: str, var: Path
+    cfg: Config,
+    database_url: str,
+    redis_url: str,
+    prefix: str,
+    var: Path,
+    ready_timeout_s: float = 90.0,
 ) -> Iterator[tuple[str, int]]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("FYP_")}
@@ -207,7 +212,7 @@ def server(
         proc = subprocess.Popen(cmd, env=env, cwd=var, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://{HOST}:{port}"
     try:
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + ready_timeout_s
         while True:
             if proc.poll() is not None:
                 raise RuntimeError(f"fyp serve exited: {log_path.read_text()[-2000:]}")

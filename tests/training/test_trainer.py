@@ -87,6 +87,9 @@ def test_the_manifest_records_window_counts_timings_memory_and_metrics(
     assert m["counts"]["events_by_type"]["skip"] == len(world.topic_of_user)
     assert {"events", "embeddings", "ann index", "total"} <= set(m["timings_s"])
     assert m["peak_memory_mb"] > 0
+    # the process's peak as each step ended: it only grows, and the last is the overall peak
+    peaks = [m["peak_memory_mb_by_step"][s] for s in ("catalog", "events", "embeddings")]
+    assert 0 < peaks[0] <= peaks[1] <= peaks[2] <= m["peak_memory_mb"]
     assert m["metrics"]["fyp"]["recall"] > m["metrics"]["popularity"]["recall"]
     assert m["ranker"]["trained"] is False  # no served log in this world
 

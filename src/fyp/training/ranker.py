@@ -64,11 +64,26 @@ class OutcomeIndex:
         self.follows: dict[tuple[str, str], list[Outcome]] = defaultdict(list)
 
     def add(self, e: Event) -> None:
-        o = Outcome(e.type.value, ts_ms(e), e.request_id, e.watch_ms, e.creator_id)
-        if e.video_id is not None:
-            self.by_video[(e.user_id, e.video_id)].append(o)
-        elif e.type is EventType.follow and e.creator_id is not None:
-            self.follows[(e.user_id, e.creator_id)].append(o)
+        self.add_row(
+            e.user_id, e.video_id, e.type.value, ts_ms(e), e.request_id, e.watch_ms, e.creator_id
+        )
+
+    def add_row(
+        self,
+        user_id: str,
+        video_id: str | None,
+        type: str,
+        ts_ms: int,
+        request_id: str | None,
+        watch_ms: int | None,
+        creator_id: str | None,
+    ) -> None:
+        """One logged event, as columns (what :class:`fyp.training.columns.LogPage` holds)."""
+        o = Outcome(type, ts_ms, request_id, watch_ms, creator_id)
+        if video_id is not None:
+            self.by_video[(user_id, video_id)].append(o)
+        elif type == EventType.follow.value and creator_id is not None:
+            self.follows[(user_id, creator_id)].append(o)
 
 
 @dataclass

@@ -20,20 +20,32 @@ a play watched under half way is neither positive nor negative by default).
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
 from fyp.config import SignalWeights
-from fyp.models import Event, Video, VideoBrief
+from fyp.models import Event, VideoBrief
 from fyp.models.events import EventType
-from fyp.storage.data import DataStore
+from fyp.training.columns import LogPage, catalog, read_pages, ts_ms
+
+__all__ = [
+    "POSITIVE_TYPES",
+    "Interactions",
+    "SignalBuilder",
+    "catalog",
+    "read_pages",
+    "ts_ms",
+]
 
 I64 = npt.NDArray[np.int64]
+F64 = npt.NDArray[np.float64]
 
 POSITIVE_TYPES = frozenset(
     {
@@ -45,35 +57,10 @@ POSITIVE_TYPES = frozenset(
         EventType.profile_visit,
     }
 )
-
-
-def ts_ms(event: Event) -> int:
-    return int(event.ts.timestamp() * 1000)
-
-
-def read_pages(
-    store: DataStore, page_size: int = 10_000, after_seq: int = 0
-) -> Iterator[list[tuple[int, Event]]]:
-    """The event log after ``after_seq`` in log order, one page at a time."""
-    seq = after_seq
-    while True:
-        page = store.read_events(seq, page_size)
-        if not page:
-            return
-        yield page
-        seq = page[-1][0]
-        if len(page) < page_size:
-            return
-
-
-@dataclass
-class _Pair:
-    weight: float = 0.0  # everything but likes and follows, which can be cancelled
-    likes: int = 0
-    follows: int = 0
-    skips: int = 0
-    vetoed: bool = False
-    first_positive: tuple[int, int] | None = None  # (ts_ms, seq) of its first positive event
+# Event types as small codes for the columns the builder keeps.
+TYPES = list(EventType)
+_CODE = {e.value: i for i, e in enumerate(TYPES)}
+_T = {e: i for i, e in enumerate(TYPES)}
 
 
 @dataclass
@@ -111,158 +98,244 @@ class Interactions:
 
 
 class SignalBuilder:
-    """Folds events, in log order, into per-pair weights (see the module doc for the rules).
+    """Folds the event log, in log order, into per-pair weights (see the module doc for the
+    rules).
+
+    Pages are kept as compact columns (integer codes) and folded in one vectorised pass by
+    :meth:`build`, a few bytes per event instead of a Python object per pair.
 
     Args:
         weights: the per-type weights.
         briefs: looks up creator and duration for video ids (e.g. ``store.video_briefs``).
         catalog: video ids known up front (all get an index even without events).
+        known: briefs already at hand (e.g. from the catalog read), so they are not looked up.
     """
 
     def __init__(
         self,
         weights: SignalWeights,
-        briefs: Callable[[set[str]], dict[str, VideoBrief]],
+        briefs: Callable[[set[str]], Mapping[str, VideoBrief]],
         catalog: list[str] | None = None,
+        known: Mapping[str, VideoBrief] | None = None,
     ) -> None:
         self.w = weights
         self._briefs_of = briefs
-        self._briefs: dict[str, VideoBrief | None] = {}
-        self._pairs: dict[tuple[str, str], _Pair] = {}
-        self._follow_credit: dict[tuple[str, str], set[str]] = {}
-        self._videos: dict[str, None] = dict.fromkeys(catalog or [])
+        self._briefs: dict[str, VideoBrief | None] = dict(known or {})
+        # videos by code: the catalog first, then any video met in the log whose brief exists
+        self._video_code: dict[str | None, int] = {}
+        self._video_ids: list[str] = []
+        for vid in dict.fromkeys(catalog or []):
+            self._video_code[vid] = len(self._video_ids)
+            self._video_ids.append(vid)
+        self._user_code: dict[str, int] = {}
+        self._creator_code: dict[str | None, int] = {}
+        self._cols: list[tuple[npt.NDArray[np.integer[Any]], ...]] = []
         self.counts: Counter[str] = Counter()
         self.first_seq = 0
         self.last_seq = 0
         self.first_ts: int | None = None
         self.last_ts: int | None = None
 
-    def add_page(self, page: list[tuple[int, Event]]) -> None:
-        self.briefs_for({e.video_id for _, e in page if e.video_id})
-        for seq, event in page:
-            self.add(seq, event)
+    def add_page(self, page: Sequence[tuple[int, Event]]) -> None:
+        """A page of event records (``store.read_events``)."""
+        self.add_log(LogPage.from_events(page))
 
-    def briefs_for(self, video_ids: set[str]) -> dict[str, VideoBrief]:
-        """Creator and duration of these videos (from what was looked up, else the store)."""
-        missing = {v for v in video_ids if v not in self._briefs}
-        if missing:
-            found = self._briefs_of(missing)
-            for vid in missing:
-                self._briefs[vid] = found.get(vid)
-        return {v: b for v in video_ids if (b := self._briefs.get(v)) is not None}
-
-    def brief(self, video_id: str) -> VideoBrief | None:
-        if video_id not in self._briefs:
-            self._briefs[video_id] = self._briefs_of({video_id}).get(video_id)
-        return self._briefs[video_id]
-
-    def add(self, seq: int, e: Event) -> None:
-        t = ts_ms(e)
-        self.counts[e.type.value] += 1
-        self.first_seq = self.first_seq or seq
-        self.last_seq = max(self.last_seq, seq)
-        self.first_ts = t if self.first_ts is None else min(self.first_ts, t)
-        self.last_ts = t if self.last_ts is None else max(self.last_ts, t)
-        if e.type is EventType.unfollow and e.creator_id:
-            for vid in self._follow_credit.pop((e.user_id, e.creator_id), set()):
-                self._pairs[(e.user_id, vid)].follows = 0
+    def add_log(self, page: LogPage) -> None:
+        """A page of the log as columns (:func:`fyp.training.columns.read_log`)."""
+        n = len(page)
+        if n == 0:
             return
-        if e.video_id is None:
-            return  # creator-, sound- or hashtag-level events shape online filters, not models
-        brief = self.brief(e.video_id)
-        if brief is None:
-            return  # a video no longer in the catalog
-        self._videos.setdefault(e.video_id, None)
-        pair = self._pairs.setdefault((e.user_id, e.video_id), _Pair())
-        w = self.w
-        match e.type:
-            case EventType.impression:
-                pair.weight += w.impression
-            case EventType.play:
-                pair.weight += self.play_weight(e.watch_ms, brief.duration_ms)
-            case EventType.like:
-                pair.likes += 1
-            case EventType.unlike:
-                pair.likes = 0
-            case EventType.share:
-                pair.weight += w.share
-            case EventType.comment:
-                pair.weight += w.comment
-            case EventType.follow:
-                pair.follows += 1
-                creator = e.creator_id or brief.creator_id
-                self._follow_credit.setdefault((e.user_id, creator), set()).add(e.video_id)
-            case EventType.unfollow:
-                pair.follows = 0
-            case EventType.profile_visit:
-                pair.weight += w.profile_visit
-            case EventType.skip:
-                pair.weight += w.skip
-                pair.skips += 1
-            case EventType.not_interested | EventType.report:
-                pair.vetoed = True
-        if (
-            e.type in POSITIVE_TYPES
-            and pair.first_positive is None
-            and (e.type is not EventType.play or self.play_weight(e.watch_ms, brief.duration_ms))
-        ):
-            pair.first_positive = (t, seq)
+        vcode, ucode, ccode = self._video_code, self._user_code, self._creator_code
+        unknown = set(page.video_id).difference(vcode)
+        unknown.discard(None)
+        if unknown:
+            # videos outside the catalog get a code when the store knows them (an unfollow
+            # naming a creator is about the creator: its video, if any, does not count)
+            self._resolve(
+                {
+                    v
+                    for v, k, c in zip(page.video_id, page.type, page.creator_id, strict=True)
+                    if v is not None and v in unknown and not (k == "unfollow" and c is not None)
+                }
+            )
+        for uid in set(page.user_id).difference(ucode):
+            ucode[uid] = len(ucode)
+        for cid in set(page.creator_id).difference(ccode):
+            if cid is not None:
+                ccode[cid] = len(ccode)
+        # the per-row work stays in C: map over dict lookups, None -> NaN -> -1
+        seq = np.asarray(page.seq, np.int64)
+        ts = np.asarray(page.ts_ms, np.int64)
+        kind = np.fromiter(map(_CODE.__getitem__, page.type), np.int8, n)
+        video = np.fromiter(map(vcode.get, page.video_id, itertools.repeat(-1)), np.int32, n)
+        user = np.fromiter(map(ucode.__getitem__, page.user_id), np.int32, n)
+        creator = np.fromiter(map(ccode.get, page.creator_id, itertools.repeat(-1)), np.int32, n)
+        watch = np.nan_to_num(np.asarray(page.watch_ms, np.float64), nan=-1).astype(np.int32)
+        self._cols.append((user, video, creator, kind, ts, watch))
+        codes, n_by_code = np.unique(kind, return_counts=True)
+        for code, count in zip(codes.tolist(), n_by_code.tolist(), strict=True):
+            self.counts[TYPES[code].value] += count
+        self.first_seq = self.first_seq or int(seq[0])
+        self.last_seq = max(self.last_seq, int(seq.max()))
+        lo, hi = int(ts.min()), int(ts.max())
+        self.first_ts = lo if self.first_ts is None else min(self.first_ts, lo)
+        self.last_ts = hi if self.last_ts is None else max(self.last_ts, hi)
 
-    def play_weight(self, watch_ms: int | None, duration_ms: int | None) -> float:
-        w = self.w
-        if not duration_ms or watch_ms is None:
-            return w.play_unknown_duration
-        completion = min(watch_ms / duration_ms, w.completion_cap)
-        bonus = w.complete_bonus if completion >= w.complete_threshold else 0.0
-        return w.play * completion + bonus
+    def _resolve(self, video_ids: set[str]) -> None:
+        """Give the videos met in the log a code when the store knows them."""
+        found = self.briefs_for(video_ids)
+        for vid in sorted(found):
+            self._video_code[vid] = len(self._video_ids)
+            self._video_ids.append(vid)
 
-    def pair_weight(self, pair: _Pair) -> float:
-        if pair.vetoed:
-            return 0.0
-        total = (
-            pair.weight + self.w.like * min(pair.likes, 1) + self.w.follow * min(pair.follows, 1)
+    def briefs_for(self, video_ids: Iterable[str]) -> dict[str, VideoBrief]:
+        """Creator and duration of these videos (from what was looked up, else the store)."""
+        wanted = set(video_ids)
+        missing = sorted(v for v in wanted if v not in self._briefs)
+        for i in range(0, len(missing), 1000):  # bounded IN lists
+            batch = set(missing[i : i + 1000])
+            found = self._briefs_of(batch)
+            for vid in batch:
+                self._briefs[vid] = found.get(vid)
+        return {v: b for v in wanted if (b := self._briefs.get(v)) is not None}
+
+    def _video_briefs(self, codes: I64) -> tuple[npt.NDArray[np.bool_], F64, I64]:
+        """Of every coded video (filled in for ``codes``): whether the store knows it, its
+        duration (NaN when unknown) and its creator's code."""
+        n = len(self._video_ids)
+        ids = [self._video_ids[c] for c in codes.tolist()]
+        self.briefs_for(ids)
+        known = np.zeros(n, bool)
+        duration = np.full(n, np.nan)
+        creator = np.full(n, -1, np.int64)
+        for code, vid in zip(codes.tolist(), ids, strict=True):
+            b = self._briefs.get(vid)
+            if b is None:
+                continue  # a catalog video the store no longer has: its events are ignored
+            known[code] = True
+            if b.duration_ms:
+                duration[code] = b.duration_ms
+            creator[code] = self._creator_code.setdefault(b.creator_id, len(self._creator_code))
+        return known, duration, creator
+
+    def play_weights(self, watch: I64, duration: F64) -> F64:
+        """``play x completion`` (capped) plus the completion bonus; the flat weight when the
+        duration or the watch time is unknown (watch -1, duration NaN)."""
+        w = self.w
+        known = (watch >= 0) & ~np.isnan(duration)
+        completion = np.minimum(
+            np.where(known, watch, 0) / np.where(known, duration, 1.0), w.completion_cap
         )
-        return min(total, self.w.max_pair_weight)
+        bonus = np.where(completion >= w.complete_threshold, w.complete_bonus, 0.0)
+        return np.where(known, w.play * completion + bonus, w.play_unknown_duration)
 
     def build(self) -> Interactions:
-        users = sorted({u for u, _ in self._pairs})
-        videos = sorted(self._videos)
-        u_index = {u: i for i, u in enumerate(users)}
-        v_index = {v: i for i, v in enumerate(videos)}
-        pos_r: list[int] = []
-        pos_c: list[int] = []
-        pos_w: list[float] = []
-        neg_r: list[int] = []
-        neg_c: list[int] = []
-        ordered: list[list[tuple[int, int, int]]] = [[] for _ in users]
-        for (u, v), pair in self._pairs.items():
-            r, c = u_index[u], v_index[v]
-            weight = self.pair_weight(pair)
-            if weight >= self.w.min_positive:
-                pos_r.append(r)
-                pos_c.append(c)
-                pos_w.append(weight)
-                if pair.first_positive is not None:
-                    ordered[r].append((*pair.first_positive, c))
-            elif pair.vetoed or pair.skips:
-                neg_r.append(r)
-                neg_c.append(c)
+        empty = np.zeros(0, np.int64)
+        user, video, creator, kind, ts, watch = (
+            [np.concatenate(c).astype(np.int64) for c in zip(*self._cols, strict=True)]
+            if self._cols
+            else [empty] * 6
+        )
+        w = self.w
+        n_log = kind.size
+        pos = np.arange(n_log, dtype=np.int64)  # log order
+
+        # unfollow naming a creator: cancels the follows credited to that creator's videos
+        creator_unfollow = (kind == _T[EventType.unfollow]) & (creator >= 0)
+        known, duration, video_creator = self._video_briefs(
+            np.unique(video[(video >= 0) & ~creator_unfollow])
+        )
+        n_creators = max(len(self._creator_code), 1)
+        # every other event naming a known video belongs to a (user, video) pair
+        on_pair = (video >= 0) & ~creator_unfollow
+        on_pair[on_pair] = known[video[on_pair]]
+        p_pos, p_user, p_video = pos[on_pair], user[on_pair], video[on_pair]
+        p_kind, p_watch, p_creator = kind[on_pair], watch[on_pair], creator[on_pair]
+        key = p_user * len(self._video_ids) + p_video
+        pair_key, pair = np.unique(key, return_inverse=True)
+        n_pairs = pair_key.size
+        pair_user = pair_key // max(len(self._video_ids), 1)
+        pair_video = pair_key % max(len(self._video_ids), 1)
+
+        def is_(*types: EventType) -> npt.NDArray[np.bool_]:
+            return np.isin(p_kind, [_T[x] for x in types])
+
+        # additive contributions, summed per pair in log order (np.bincount adds in array
+        # order, exactly as the event-by-event fold did)
+        contrib = np.zeros(p_pos.size)
+        for etype, value in (
+            (EventType.impression, w.impression),
+            (EventType.share, w.share),
+            (EventType.comment, w.comment),
+            (EventType.profile_visit, w.profile_visit),
+            (EventType.skip, w.skip),
+        ):
+            contrib[p_kind == _T[etype]] = value
+        plays = p_kind == _T[EventType.play]
+        play_w = self.play_weights(p_watch[plays], duration[p_video[plays]])
+        contrib[plays] = play_w
+        weight = np.bincount(pair, weights=contrib, minlength=n_pairs)
+
+        def last(mask: npt.NDArray[np.bool_]) -> I64:
+            out = np.full(n_pairs, -1, np.int64)
+            np.maximum.at(out, pair[mask], p_pos[mask])
+            return out
+
+        liked = last(is_(EventType.like)) > last(is_(EventType.unlike))
+        followed = self._follows_standing(
+            pair, p_pos, p_user, p_video, p_kind, p_creator, video_creator, n_creators,
+            pos[creator_unfollow], user[creator_unfollow], creator[creator_unfollow], last,
+        )  # fmt: skip
+        skips = np.bincount(pair[is_(EventType.skip)], minlength=n_pairs)
+        vetoed = np.zeros(n_pairs, bool)
+        vetoed[pair[is_(EventType.not_interested, EventType.report)]] = True
+
+        total = weight + w.like * liked + w.follow * followed
+        pair_w = np.where(vetoed, 0.0, np.minimum(total, w.max_pair_weight))
+        positive = pair_w >= w.min_positive
+        negative = ~positive & (vetoed | (skips > 0))
+
+        # each pair's first positive event (a play only if it carried weight)
+        pos_event = is_(*POSITIVE_TYPES)
+        pos_event[np.flatnonzero(plays)[play_w == 0]] = False
+        first = np.full(n_pairs, n_log, np.int64)
+        np.minimum.at(first, pair[pos_event], p_pos[pos_event])
+
+        has_pair = np.zeros(len(self._user_code), bool)
+        has_pair[pair_user] = True
+        users = sorted(u for u, code in self._user_code.items() if has_pair[code])
+        videos = sorted(self._video_ids)
+        user_rank = np.full(len(self._user_code), -1, np.int64)
+        user_rank[[self._user_code[u] for u in users]] = np.arange(len(users))
+        video_rank = np.full(len(self._video_ids), -1, np.int64)
+        video_rank[[self._video_code[v] for v in videos]] = np.arange(len(videos))
+        rows, cols_ = user_rank[pair_user], video_rank[pair_video]
         shape = (len(users), len(videos))
         weights = sp.csr_matrix(
-            (np.asarray(pos_w, np.float32), (pos_r, pos_c)), shape=shape, dtype=np.float32
+            (pair_w[positive].astype(np.float32), (rows[positive], cols_[positive])),
+            shape=shape,
+            dtype=np.float32,
         )
         negatives = sp.csr_matrix(
-            (np.ones(len(neg_r), np.float32), (neg_r, neg_c)), shape=shape, dtype=np.float32
+            (np.ones(int(negative.sum()), np.float32), (rows[negative], cols_[negative])),
+            shape=shape,
+            dtype=np.float32,
         )
-        for seq_list in ordered:
-            seq_list.sort()
+        # per user, positives in the order of their first positive event (time, then log)
+        ordered = positive & (first < n_log)
+        o_user, o_col, o_first = rows[ordered], cols_[ordered], first[ordered]
+        o_ts = ts[o_first]
+        order = np.lexsort((o_first, o_ts, o_user))
+        o_user, o_col, o_ts = o_user[order], o_col[order], o_ts[order]
+        bounds = np.searchsorted(o_user, np.arange(len(users) + 1)).tolist()
+        spans = list(itertools.pairwise(bounds))
         return Interactions(
             user_ids=users,
             video_ids=videos,
             weights=weights,
             negatives=negatives,
-            sequences=[np.asarray([c for _, _, c in s], np.int64) for s in ordered],
-            times=[np.asarray([t for t, _, _ in s], np.int64) for s in ordered],
+            sequences=[o_col[a:b].copy() for a, b in spans],
+            times=[o_ts[a:b].copy() for a, b in spans],
             counts=dict(self.counts),
             first_seq=self.first_seq,
             last_seq=self.last_seq,
@@ -270,14 +343,48 @@ class SignalBuilder:
             last_ts_ms=self.last_ts,
         )
 
+    @staticmethod
+    def _follows_standing(
+        pair: I64,
+        p_pos: I64,
+        p_user: I64,
+        p_video: I64,
+        p_kind: I64,
+        p_creator: I64,
+        video_creator: I64,
+        n_creators: int,
+        u_pos: I64,
+        u_user: I64,
+        u_creator: I64,
+        last: Callable[[npt.NDArray[np.bool_]], I64],
+    ) -> npt.NDArray[np.bool_]:
+        """Whether each pair's follow still stands at the end of the log.
 
-def catalog(store: DataStore, page: int = 1000) -> list[Video]:
-    """Every video in the store (any moderation state), in id order."""
-    videos: list[Video] = []
-    after: str | None = None
-    while True:
-        chunk = store.list_videos(after=after, limit=page)
-        videos += chunk
-        if len(chunk) < page:
-            return videos
-        after = chunk[-1].id
+        A follow naming a video is credited to the event's creator (else the video's); an
+        unfollow naming the video cancels the pair's follows, and an unfollow naming a creator
+        cancels the follows credited to it since that creator's previous unfollow. So the
+        pair's latest follow stands unless a video unfollow came after it, or some follow of the
+        pair is cancelled by a creator unfollow that comes after that latest follow.
+        """
+        follows = p_kind == _T[EventType.follow]
+        latest = last(follows)
+        standing = latest > last(p_kind == _T[EventType.unfollow])
+        if u_pos.size == 0 or not follows.any():
+            return standing
+        f_pos = p_pos[follows]
+        credit = np.where(
+            p_creator[follows] >= 0, p_creator[follows], video_creator[p_video[follows]]
+        )
+        f_key = p_user[follows] * n_creators + credit
+        u_key = u_user * n_creators + u_creator
+        _, inverse = np.unique(np.concatenate([u_key, f_key]), return_inverse=True)
+        span = int(max(p_pos.max(initial=0), u_pos.max()) + 1)
+        u_comp = np.sort(inverse[: u_key.size] * span + u_pos)
+        f_group = inverse[u_key.size :]
+        at = np.searchsorted(u_comp, f_group * span + f_pos, side="right")
+        hit = at < u_comp.size
+        nxt = np.where(hit, u_comp[np.minimum(at, u_comp.size - 1)], -1)
+        cancelled_at = np.where(hit & (nxt // span == f_group), nxt % span, -1)
+        cancelled = np.full(latest.size, -1, np.int64)
+        np.maximum.at(cancelled, pair[follows], cancelled_at)
+        return standing & (cancelled < latest)

@@ -26,11 +26,12 @@ from threadpoolctl import threadpool_limits
 
 from fyp.config import Settings
 from fyp.leases import HeldLease, Lease, LeaseBusy
-from fyp.models import Video
+from fyp.models import VideoBrief
 from fyp.storage.data import DataStore, ServedRow
 from fyp.training import content, embeddings, neighbours, ranker
 from fyp.training.artefacts import ModelRegistry, Models, build_index, index_kind
-from fyp.training.signals import Interactions, SignalBuilder, catalog, read_pages
+from fyp.training.columns import LogPage, read_catalog, read_log
+from fyp.training.signals import Interactions, SignalBuilder
 
 log = logging.getLogger("fyp.training")
 
@@ -66,10 +67,16 @@ class NothingToTrain(RuntimeError):
     """The log holds no usable positive interaction yet."""
 
 
+def _peak_mb() -> float:
+    # ru_maxrss is KiB on Linux: the process's peak so far, training included.
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
 @dataclass
 class _Timer:
     progress: Progress
     timings: dict[str, float] = field(default_factory=dict)
+    peaks: dict[str, float] = field(default_factory=dict)  # the process's peak after each step
 
     @contextmanager
     def step(self, name: str, total: int | None = None) -> Iterator[None]:
@@ -79,6 +86,7 @@ class _Timer:
             yield
         finally:
             self.timings[name] = round(time.perf_counter() - t0, 3)
+            self.peaks[name] = _peak_mb()
             self.progress.finish()
 
 
@@ -141,31 +149,34 @@ class Trainer:
         t_start = time.perf_counter()
         timer = _Timer(self.progress)
         with timer.step("catalog"):
-            videos = catalog(self.store)
+            videos = read_catalog(self.store)
         with timer.step("served log"):
             served = _served_rows(self.store, cfg.page_size)
         served_pairs = {(r.user_id, r.video_id) for r in served}
         served_users = {r.user_id for r in served}
         outcomes = ranker.OutcomeIndex()
         builder = SignalBuilder(
-            cfg.weights, lambda ids: self.store.video_briefs(ids), [v.id for v in videos]
+            cfg.weights,
+            lambda ids: self.store.video_briefs(ids),
+            [v.id for v in videos],
+            known={v.id: VideoBrief(v.creator_id, v.duration_ms) for v in videos},
         )
         total = self.store.count_events()
         with timer.step("events", total):
-            for page in read_pages(self.store, cfg.page_size):
-                builder.add_page(page)
+            for page in read_log(self.store, cfg.page_size):
+                builder.add_log(page)
                 self.progress.advance(len(page))
-                for _, e in page:
-                    if e.user_id in served_users and (
-                        (e.user_id, e.video_id) in served_pairs or e.video_id is None
-                    ):
-                        outcomes.add(e)
+                if served_users:
+                    _add_outcomes(outcomes, page, served_users, served_pairs)
         with timer.step("signals"):
             data = builder.build()
+            served_briefs = builder.briefs_for({r.video_id for r in served})
+            del builder  # its columns: a few hundred MB at ten million events
         if data.weights.nnz == 0:
             raise NothingToTrain("the event log holds no positive interaction to learn from")
         n_items = len(data.video_ids)
         by_id = {v.id: v for v in videos}
+        del videos
 
         with timer.step("content vectors"):
             vectors = catalog_content(self.settings, data.video_ids, by_id)
@@ -204,7 +215,7 @@ class Trainer:
             rdata = ranker.join(
                 served,
                 outcomes,
-                builder.briefs_for({r.video_id for r in served}),
+                served_briefs,
                 cfg.weights.complete_threshold,
                 int(cfg.outcome_window_s * 1000),
             )
@@ -262,9 +273,9 @@ class Trainer:
         with timer.step("publish"):
             manifest["timings_s"] = {**timer.timings, "total": 0.0}
             manifest["timings_s"]["total"] = round(time.perf_counter() - t_start, 3)
-            # ru_maxrss is KiB on Linux: the process's peak, training included.
-            peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-            manifest["peak_memory_mb"] = round(peak_kib / 1024, 1)
+            manifest["peak_memory_mb"] = _peak_mb()
+            # where the peak grew: the process's peak as each step ended
+            manifest["peak_memory_mb_by_step"] = dict(timer.peaks)
             held.check()
             path = self.registry.publish(models)
             if activate:
@@ -273,8 +284,45 @@ class Trainer:
         return TrainResult(models.version, path, manifest, activate)
 
 
+class ContentFields(Protocol):
+    """What content vectors are made of (a ``Video`` or a :class:`CatalogVideo` has it)."""
+
+    @property
+    def creator_id(self) -> str: ...
+    @property
+    def caption(self) -> str: ...
+    @property
+    def hashtags(self) -> list[str]: ...
+    @property
+    def sound_id(self) -> str | None: ...
+
+
+def _add_outcomes(
+    outcomes: ranker.OutcomeIndex,
+    page: LogPage,
+    served_users: set[str],
+    served_pairs: set[tuple[str, str]],
+) -> None:
+    """The page's events that may be outcomes of served items: the served users' events on
+    served videos, and their events naming no video (creator follows)."""
+    for i, user in enumerate(page.user_id):
+        if user not in served_users:
+            continue
+        video = page.video_id[i]
+        if video is None or (user, video) in served_pairs:
+            outcomes.add_row(
+                user,
+                video,
+                page.type[i],
+                page.ts_ms[i],
+                page.request_id[i],
+                page.watch_ms[i],
+                page.creator_id[i],
+            )
+
+
 def catalog_content(
-    settings: Settings, video_ids: list[str], by_id: Mapping[str, Video]
+    settings: Settings, video_ids: list[str], by_id: Mapping[str, ContentFields]
 ) -> content.F32 | None:
     """Content vectors for ``video_ids``: dense features where the data folder has them, and
     hashed text of hashtags, caption, creator and sound; None when the catalog carries no
