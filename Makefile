@@ -16,10 +16,14 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# A simulated audience of $(SIMULATE) users keeps the demo world busy while it is served
+# (feeds and events through the API, one summary line per simulated day); SIMULATE=0: off.
+SIMULATE ?= 50
+
 run: install
 	$(BIN)/fyp demo
 	$(BIN)/fyp train
-	$(BIN)/fyp serve
+	$(BIN)/fyp serve --simulate $(SIMULATE)
 
 test: install chromium
 	$(BIN)/ruff check src tests bench

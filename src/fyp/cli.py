@@ -6,7 +6,7 @@ import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -21,6 +21,11 @@ from fyp.importers import ImportKind, ImportSummary, run_import, shared_data
 from fyp.importers.files import count_rows, read_rows
 from fyp.models import Scope
 from fyp.storage.data import StoreUnavailable
+
+if TYPE_CHECKING:
+    import uvicorn
+
+    from fyp.simulator.live import LiveAudience
 
 app = typer.Typer(help="fyp: the For You engine for short-video apps.", no_args_is_help=True)
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
@@ -53,7 +58,21 @@ def serve(
     workers: Annotated[
         int | None, typer.Option(min=1, help="Worker processes (default: server.workers).")
     ] = None,
-    access_log: Annotated[bool, typer.Option(help="Log every request.")] = True,
+    access_log: Annotated[
+        bool | None,
+        typer.Option(help="Log every request (default: yes, unless a simulated audience runs)."),
+    ] = None,
+    simulate: Annotated[
+        int | None,
+        typer.Option(
+            "--simulate",
+            min=0,
+            metavar="N",
+            help="N simulated users keep requesting feeds and sending events through the API "
+            "while the server runs, over its own catalog (0: off; default: simulator.users). "
+            "Needs the keys `fyp demo` writes.",
+        ),
+    ] = None,
 ) -> None:
     """Serve the HTTP API (OpenAPI docs at /docs, Prometheus metrics at /metrics)."""
     import uvicorn
@@ -65,6 +84,9 @@ def serve(
     port = port or settings.api.port
     workers = workers or settings.server.workers
     cfg = settings.server
+    audience = _live_audience(settings, host, port, simulate, wait_ready=workers > 1)
+    if access_log is None:
+        access_log = audience is None
     common: dict[str, Any] = {
         "host": host,
         "port": port,
@@ -78,7 +100,11 @@ def serve(
         from fyp.api.app import create_app
 
         console.print(f"fyp serving on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
-        uvicorn.run(create_app(settings), **common)
+        _audience_notice(audience, access_log)
+        if audience is None:
+            uvicorn.run(create_app(settings), **common)
+        else:
+            _serve_with_audience(uvicorn.Config(create_app(settings), **common), audience)
         return
     # -- scale -- several workers: each builds its own app from the same FYP_* environment.
     url = settings.resolved_database_url()
@@ -114,13 +140,97 @@ def serve(
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
         os.environ["FYP_SERVER__METRICS_DIR"] = str(metrics_dir)
     console.print(f"fyp serving on http://{host}:{port} with {workers} workers")
-    uvicorn.run(
-        "fyp.api.app:create_app_from_env",
-        factory=True,
-        workers=workers,
-        timeout_worker_healthcheck=cfg.worker_healthcheck_s,
-        **common,
+    _audience_notice(audience, access_log)
+    if audience is not None:  # it plays from this supervisor process, once a worker answers
+        audience.start()
+    try:
+        uvicorn.run(
+            "fyp.api.app:create_app_from_env",
+            factory=True,
+            workers=workers,
+            timeout_worker_healthcheck=cfg.worker_healthcheck_s,
+            **common,
+        )
+    finally:
+        if audience is not None:
+            audience.stop()
+
+
+def _live_audience(
+    settings: Settings, host: str, port: int, users: int | None, *, wait_ready: bool
+) -> LiveAudience | None:
+    """The simulated audience ``fyp serve --simulate N`` runs, or None when it is off."""
+    cfg = settings.simulator
+    if users is not None:
+        cfg = cfg.model_copy(update={"users": users})
+    if cfg.users == 0:
+        return None
+    from fyp.simulator.live import LiveAudience
+
+    path = cfg.keys_file or settings.var_dir / "demo-keys.env"
+    keys = _read_keys_file(path)
+    app_key, admin_key = keys.get("FYP_DEMO_APP_KEY"), keys.get("FYP_DEMO_ADMIN_KEY")
+    if not app_key or not admin_key:
+        console.print(
+            f"[yellow]no simulated audience:[/] no demo keys in {path} (run `fyp demo` first)"
+        )
+        return None
+    # A wildcard bind address is not one to connect to: talk to this machine's loopback.
+    target = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)
+    if ":" in target:
+        target = f"[{target}]"
+    return LiveAudience(
+        cfg,
+        url=f"http://{target}:{port}",
+        key=app_key,
+        admin_key=admin_key,
+        wait_ready=wait_ready,
     )
+
+
+def _audience_notice(audience: LiveAudience | None, access_log: bool) -> None:
+    if audience is None:
+        return
+    cfg = audience.settings
+    console.print(
+        f"simulated audience on: {cfg.users} users request feeds and send events through the "
+        f"API, one simulated day every {cfg.day_seconds:g}s "
+        "(turn it off: --simulate 0, or make run SIMULATE=0)",
+        soft_wrap=True,
+    )
+    if not access_log:
+        console.print("access log off while it runs (--access-log turns it on)", soft_wrap=True)
+
+
+def _serve_with_audience(config: uvicorn.Config, audience: LiveAudience) -> None:
+    """``uvicorn.run`` for one worker, with ``audience`` playing while the server is up: it
+    starts once the server answers and stops (its last requests answered or cancelled)
+    before the server shuts down, on SIGTERM or Ctrl-C alike."""
+    import socket
+
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if self.started and not self.should_exit:
+                audience.start()
+
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            import asyncio
+
+            await asyncio.to_thread(audience.stop)
+            await super().shutdown(sockets)
+
+    server = Server(config)
+    try:
+        server.run()
+    except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled
+        pass
+    finally:
+        audience.stop()
+    if not server.started:
+        sys.exit(3)  # uvicorn's STARTUP_FAILURE
 
 
 @app.command()

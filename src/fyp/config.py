@@ -418,6 +418,41 @@ class WebSettings(BaseModel):
     )
 
 
+# -- simulator --
+class SimulatorSettings(BaseModel):
+    """The live simulated audience ``fyp serve --simulate N`` runs beside the server: users with
+    hidden tastes over the server's own catalog request feeds and send events through the HTTP
+    API in real time, so the dashboard and the feed have activity to show (``make run``)."""
+
+    users: int = Field(
+        default=0, ge=0, description="Simulated users (0: off); `fyp serve --simulate N` sets it."
+    )
+    keys_file: Path | None = Field(
+        default=None,
+        description="FYP_DEMO_APP_KEY and FYP_DEMO_ADMIN_KEY as `fyp demo` writes them; "
+        "None means var_dir/demo-keys.env.",
+    )
+    day_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="Real seconds per simulated day: the sessions of the users who come back "
+        "that day are spread over it, and one summary line is logged per day.",
+    )
+    speedup: float = Field(
+        default=20.0,
+        ge=1,
+        description="Users watch this many times faster than real time (event times alike).",
+    )
+    max_sessions_per_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="Sessions start at most this often (a larger audience stretches its day).",
+    )
+    concurrency: int = Field(default=32, ge=1, description="Sessions in flight at most.")
+    page_size: int = Field(default=10, ge=1, le=100, description="Feed items per request.")
+    seed: int = 1
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="FYP_", env_nested_delimiter="__", env_file=".env", extra="ignore"
@@ -451,6 +486,7 @@ class Settings(BaseSettings):
     experiments: ExperimentSettings = ExperimentSettings()  # -- experiments --
     server: ServerSettings = ServerSettings()  # -- scale --
     web: WebSettings = WebSettings()  # -- web --
+    simulator: SimulatorSettings = SimulatorSettings()  # -- simulator --
 
     @model_validator(mode="after")
     def _redis_shorthand(self) -> Settings:

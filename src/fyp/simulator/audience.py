@@ -42,9 +42,12 @@ class SimUser:
         }
 
 
-def population(catalog: SimCatalog, users: int, *, seed: int = 1) -> list[SimUser]:
-    """Users whose tastes are drawn over the catalog: popular tags and creators are liked more
-    often, and favourite creators mostly make videos of the user's favourite tags."""
+def population(
+    catalog: SimCatalog, users: int, *, seed: int = 1, prefix: str = "sim_u"
+) -> list[SimUser]:
+    """Users (ids ``prefix`` + a number) whose tastes are drawn over the catalog: popular tags
+    and creators are liked more often, and favourite creators mostly make videos of the user's
+    favourite tags."""
     rng = random.Random(seed * 7919 + 17)
     counts = catalog.tag_counts()
     tags = list(counts)
@@ -66,7 +69,7 @@ def population(catalog: SimCatalog, users: int, *, seed: int = 1) -> list[SimUse
         region = rng.choice(list(REGIONS))
         out.append(
             SimUser(
-                id=f"sim_u{i:06d}",
+                id=f"{prefix}{i:06d}",
                 region=region,
                 language=REGIONS[region],
                 tags=affinity,
@@ -79,6 +82,13 @@ def population(catalog: SimCatalog, users: int, *, seed: int = 1) -> list[SimUse
             )
         )
     return out
+
+
+def newcomer(catalog: SimCatalog, user_id: str, *, seed: int) -> SimUser:
+    """A user who joins later, with tastes drawn as ``population`` draws them."""
+    user = population(catalog, 1, seed=seed)[0]
+    user.id = user_id
+    return user
 
 
 def match(user: SimUser, video: dict[str, Any], quality: float) -> float:

@@ -1,11 +1,12 @@
-"""The simulator's catalog: generated, or the real KuaiRand metadata (durations, creators, sounds,
-tags). Each video also gets a hidden ``quality`` that no server can see, only infer from how the
-audience reacts."""
+"""The simulator's catalog: generated, the real KuaiRand metadata (durations, creators, sounds,
+tags), or the videos a running server already holds. Each video also gets a hidden ``quality``
+that no server can see, only infer from how the audience reacts."""
 
 from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -129,6 +130,30 @@ def kuairand(data_dir: Path, *, seed: int = 1, limit: int | None = None) -> SimC
                 duration_ms=v.get("duration_ms"),
                 created_ms=int(created.timestamp() * 1000),
                 quality=rng.betavariate(2, 3),
+            )
+        )
+    return SimCatalog(out)
+
+
+def from_videos(videos: Iterable[dict[str, Any]], *, seed: int = 1) -> SimCatalog:
+    """The videos a server holds, as ``GET /v1/videos`` lists them, each with a hidden quality
+    drawn from its id (the same video gets the same quality on every run with this seed).
+
+    Raises:
+        ValueError: when there is no video.
+    """
+    out = []
+    for v in videos:
+        created = datetime.fromisoformat(v["created_at"]).astimezone(UTC)
+        out.append(
+            SimVideo(
+                id=v["id"],
+                creator_id=v["creator_id"],
+                hashtags=tuple(v.get("hashtags") or ()),
+                sound_id=v.get("sound_id"),
+                duration_ms=v.get("duration_ms"),
+                created_ms=int(created.timestamp() * 1000),
+                quality=random.Random(f"{seed}:{v['id']}").betavariate(2, 3),
             )
         )
     return SimCatalog(out)

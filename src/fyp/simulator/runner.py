@@ -5,11 +5,19 @@ react to each item in order (events stamped with simulated times and the respons
 ``request_id``), send them in one batch, and ask for the next page until bored. Several users run
 concurrently (asyncio tasks over one HTTP connection pool), each with its own random stream, so a
 user's behaviour depends only on the seed and what the feed showed them.
+
+``live`` plays the same users in real time instead, day after day until cancelled: each day's
+sessions start at random moments over ``day_s`` seconds (at most ``max_sessions_per_s``), users
+watch ``speedup`` times faster than real time, and every event is stamped with the real moment
+it stands for, never ahead of the clock (what ``fyp serve --simulate N`` runs). A user whose
+feed runs out of unseen videos leaves, and a newcomer takes their place.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import math
 import random
 import uuid
 from collections.abc import Callable, Collection, Sequence
@@ -25,6 +33,18 @@ from fyp.types import now_ms
 HOUR_MS = 3_600_000
 
 
+async def pause(halt: asyncio.Event | None, seconds: float) -> bool:
+    """Sleep ``seconds``, or less when ``halt`` is set; returns whether it is."""
+    if halt is None:
+        await asyncio.sleep(max(0.0, seconds))
+        return False
+    if not halt.is_set():
+        # wait_for yields even when it times out at once: ``halt`` may be set meanwhile.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(halt.wait(), max(0.0, seconds))
+    return halt.is_set()
+
+
 @dataclass(frozen=True)
 class SimConfig:
     url: str = "http://127.0.0.1:8000"
@@ -37,6 +57,10 @@ class SimConfig:
     timeout_s: float = 30.0
     seed: int = 1
     start_ms: int | None = None  # simulated time of day 0; default: `days` days ago
+    # -- live --
+    day_s: float = 120.0  # real seconds per simulated day
+    speedup: float = 20.0  # watching runs this many times faster than real time
+    max_sessions_per_s: float = 1.0
 
 
 @dataclass
@@ -55,6 +79,7 @@ class DaySummary:
     likes: int = 0
     events_sent: int = 0
     events_rejected: int = 0
+    newcomers: int = 0  # live: users who replaced one whose feed ran out
     videos: set[str] = field(default_factory=set)
     error_examples: list[str] = field(default_factory=list)
 
@@ -97,6 +122,7 @@ class Simulation:
         self.config = config
         self.transport = transport
         self._start: int | None = None
+        self._halt: asyncio.Event | None = None
 
     def _client(self, key: str) -> httpx.AsyncClient:
         limits = httpx.Limits(max_connections=self.config.concurrency * 2)
@@ -123,6 +149,121 @@ class Simulation:
                 r.raise_for_status()
                 stored["videos"] += int(r.json()["stored"])
         return stored
+
+    async def register_users(self) -> int:
+        """Create (or update) the simulated users through the admin API; the catalog is the
+        server's own. Returns how many were stored."""
+        stored = 0
+        async with self._client(self.config.admin_key) as http:
+            people = [u.profile() for u in self.users]
+            for i in range(0, len(people), 1000):
+                r = await http.post("/v1/users", json={"users": people[i : i + 1000]})
+                r.raise_for_status()
+                stored += int(r.json()["stored"])
+        return stored
+
+    async def live(
+        self,
+        on_day: Callable[[DaySummary], None] | None = None,
+        newcomer: Callable[[], SimUser] | None = None,
+        *,
+        halt: asyncio.Event | None = None,
+        grace_s: float = 5.0,
+    ) -> None:
+        """Play days in real time until ``halt`` is set (or the task is cancelled); ``on_day``
+        gets each finished day.
+
+        A user whose previous session is still running skips the next one; when
+        ``concurrency`` sessions are in flight, the next one waits for a slot. When a session
+        ends on an ``exhausted`` page (the user saw the whole catalog), ``newcomer()`` replaces
+        that user, registered through the admin API, from the next day on. On ``halt`` no new
+        request starts and the ones in flight get up to ``grace_s`` to be answered (a request
+        cut mid-body is an error on the server's side), then whatever is left is cancelled.
+        """
+        cfg = self.config
+        loop = asyncio.get_running_loop()
+        gap = 1.0 / cfg.max_sessions_per_s
+        running: set[asyncio.Task[None]] = set()
+        reports: set[asyncio.Task[None]] = set()
+        busy: set[str] = set()
+        self._halt = halt
+
+        async def session(user: SimUser, rng: random.Random, s: DaySummary) -> None:
+            busy.add(user.id)
+            try:
+                exhausted = await self._session(http, user, rng, now_ms(), s, live=True)
+                if exhausted and newcomer is not None and not self._halting():
+                    await self._replace(admin, user, newcomer(), s)
+            finally:
+                busy.discard(user.id)
+
+        async def report(tasks: list[asyncio.Task[None]], s: DaySummary) -> None:
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if on_day is not None and not self._halting():
+                on_day(s)
+
+        async with self._client(cfg.key) as http, self._client(cfg.admin_key) as admin:
+            try:
+                day = 0
+                last = -math.inf
+                while not self._halting():
+                    summary = DaySummary(day)
+                    start = loop.time()
+                    day_tasks: list[asyncio.Task[None]] = []
+                    for offset, user, rng in self._live_plan(day, summary):
+                        wait = max(0.0, start + offset - loop.time(), last + gap - loop.time())
+                        if await pause(halt, wait):
+                            break
+                        while len(running) >= max(1, cfg.concurrency):
+                            await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                        last = loop.time()
+                        if user.id in busy or user not in self.users:  # busy, or left
+                            continue
+                        task = asyncio.create_task(session(user, rng, summary))
+                        running.add(task)
+                        task.add_done_callback(running.discard)
+                        day_tasks.append(task)
+                    r = asyncio.create_task(report(day_tasks, summary))
+                    reports.add(r)
+                    r.add_done_callback(reports.discard)
+                    if await pause(halt, start + cfg.day_s - loop.time()):
+                        break
+                    day += 1
+                if running:  # halted: sessions end after the request they are in
+                    await asyncio.wait(running, timeout=grace_s)
+            finally:
+                pending = running | reports
+                for task in pending:
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
+
+    def _halting(self) -> bool:
+        return self._halt is not None and self._halt.is_set()
+
+    async def _replace(
+        self, admin: httpx.AsyncClient, user: SimUser, new: SimUser, s: DaySummary
+    ) -> None:
+        try:
+            r = await admin.post("/v1/users", json={"users": [new.profile()]})
+            r.raise_for_status()
+        except httpx.HTTPError as e:
+            s.error(f"newcomer: {type(e).__name__}: {e}")
+            return
+        self.users[self.users.index(user)] = new
+        s.newcomers += 1
+
+    def _live_plan(self, day: int, s: DaySummary) -> list[tuple[float, SimUser, random.Random]]:
+        """(seconds into the day, user, the user's random stream) of every session of ``day``."""
+        plan = []
+        for user in self.users:
+            rng = self._rng(user, day)
+            if day > 0 and not returns(user, rng):
+                continue
+            s.active_users += 1
+            sessions = 1 + (rng.random() < 0.35) + (rng.random() < 0.1)
+            plan += [(rng.uniform(0, self.config.day_s), user, rng) for _ in range(sessions)]
+        plan.sort(key=lambda p: p[0])
+        return plan
 
     async def run(
         self,
@@ -182,15 +323,31 @@ class Simulation:
             await self._session(http, user, rng, day_ms + int(h * HOUR_MS), s)
 
     async def _session(
-        self, http: httpx.AsyncClient, user: SimUser, rng: random.Random, t: int, s: DaySummary
-    ) -> None:
+        self,
+        http: httpx.AsyncClient,
+        user: SimUser,
+        rng: random.Random,
+        t: int,
+        s: DaySummary,
+        *,
+        live: bool = False,
+    ) -> bool:
+        """One session from simulated time ``t``; ``live``: in real time, ``speedup`` times
+        faster than the watching it stands for (a page's events go out once their time came).
+        Returns whether the feed said the user's catalog ran out."""
         cfg = self.config
+        pace = cfg.speedup if live else 1.0
         s.sessions += 1
         energy = user.patience
         position = 0
         cursor: str | None = None
         matches: list[float] = []
+        exhausted = False
         for _ in range(cfg.max_pages):
+            if live:
+                if self._halting():
+                    break
+                t = max(t, now_ms())
             params: dict[str, Any] = {"count": cfg.page_size}
             if cursor:
                 params["cursor"] = cursor
@@ -205,7 +362,8 @@ class Simulation:
             page = r.json()
             s.feeds += 1
             s.fallbacks += page.get("fallback") is not None
-            s.exhausted += bool(page.get("exhausted"))
+            exhausted = bool(page.get("exhausted"))
+            s.exhausted += exhausted
             request_id = page["request_id"]
             events: list[dict[str, Any]] = []
             for item in page.get("items") or []:
@@ -220,8 +378,9 @@ class Simulation:
                 s.completes += re.completion >= 0.9
                 s.skips += re.skip
                 s.likes += re.like
-                events.extend(self._events_for(user, vid, video, request_id, t, re))
-                t += re.watch_ms + rng.randint(300, 1500)
+                end = t + int(re.watch_ms / pace)
+                events.extend(self._events_for(user, vid, video, request_id, t, end, re))
+                t = end + int(rng.randint(300, 1500) / pace)
                 # Good videos restore a little energy, poor ones drain it.
                 energy += 0.35 * m - 0.3 * (1 - m) - 0.04
                 if re.not_interested or re.report:
@@ -229,12 +388,19 @@ class Simulation:
                 if energy <= 0:
                     break
             if events:
+                # Live: the page's events go out once the last of them happened; on halt they
+                # have not happened yet, so they never do.
+                if live and await pause(
+                    self._halt, (max(e["ts"] for e in events) - now_ms()) / 1000
+                ):
+                    break
                 await self._send(http, events, s)
             cursor = page.get("cursor")
             if energy <= 0 or page.get("exhausted") or (not cursor and not page.get("items")):
                 break
         if matches:
             user.satisfaction = sum(matches) / len(matches)
+        return exhausted
 
     def _events_for(
         self,
@@ -243,6 +409,7 @@ class Simulation:
         video: dict[str, Any],
         request_id: str,
         t: int,
+        end: int,
         re: Reaction,
     ) -> list[dict[str, Any]]:
         def ev(type_: str, at: int, **extra: Any) -> dict[str, Any]:
@@ -257,7 +424,6 @@ class Simulation:
                 **extra,
             }
 
-        end = t + re.watch_ms
         out = [ev("impression", t), ev("play", end, watch_ms=re.watch_ms)]
         if re.skip:
             out.append(ev("skip", end))
