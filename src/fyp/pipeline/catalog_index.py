@@ -20,9 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from fyp.config import ModerationState
-from fyp.models import Video
 from fyp.storage.data import CatalogRow, DataStore
-from fyp.types import to_ms
 
 log = logging.getLogger("fyp.feed")
 SERVABLE: tuple[ModerationState, ...] = ("approved", "limited")
@@ -62,21 +60,6 @@ class VideoMeta:
             created_ms=r.created_ms,
             moderation=r.moderation,
             allowed_regions=tuple(r.allowed_regions) if r.allowed_regions is not None else None,
-        )
-
-    @classmethod
-    def of(cls, v: Video) -> VideoMeta:
-        return cls(
-            id=v.id,
-            creator_id=v.creator_id,
-            hashtags=tuple(v.hashtags),
-            sound_id=v.sound_id,
-            duration_ms=v.duration_ms,
-            language=v.language,
-            region=v.region,
-            created_ms=to_ms(v.created_at),
-            moderation=v.moderation,
-            allowed_regions=tuple(v.allowed_regions) if v.allowed_regions is not None else None,
         )
 
 
