@@ -433,6 +433,46 @@ def test_oversized_chunked_body_is_refused_before_it_is_all_read(
     assert_healthy(small)
 
 
+def test_a_client_that_hangs_up_mid_body_stores_nothing_and_logs_no_error(
+    api: Api, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Straight at the ASGI app: half a batch arrives, then the client disconnects."""
+    app = create_app(settings, api.services)
+    half = orjson.dumps({"events": [event("e1")]})[:20]
+    messages = iter(
+        [{"type": "http.request", "body": half, "more_body": True}, {"type": "http.disconnect"}]
+    )
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return next(messages)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/events",
+        "raw_path": b"/v1/events",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"authorization", api.app["Authorization"].encode())],
+        "client": ("127.0.0.1", 5000),
+        "server": ("testserver", 80),
+    }
+    with caplog.at_level("INFO"):
+        asyncio.run(app(scope, receive, send))  # type: ignore[arg-type]
+    assert [r.getMessage() for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")] == []
+    assert any("client disconnected" in r.getMessage() for r in caplog.records)
+    assert [m["status"] for m in sent if m["type"] == "http.response.start"] == [400]
+    assert api.store.count_events() == 0
+    assert_healthy(api)
+
+
 # -- the docs say what the body is -----------------------------------------------------------
 
 

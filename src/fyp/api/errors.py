@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from fyp.api.responses import JSON
 from fyp.models import BatchRefused
@@ -69,6 +70,13 @@ def install(app: FastAPI) -> None:
             "the store is unavailable; retry later",
             headers={"Retry-After": "1"},
         )
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(request: Request, _: ClientDisconnect) -> JSON:
+        # The client hung up before its body arrived: nothing was read, so nothing was stored,
+        # and nobody is left to read an answer. Not a server error.
+        log.info("client disconnected during %s %s", request.method, request.url.path)
+        return error_response(400, "client_disconnected", "the client disconnected mid-request")
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, e: RequestValidationError) -> JSON:
