@@ -21,7 +21,9 @@ from fyp.storage.cache import (
     MarkWarm,
     Mute,
     OnlineState,
+    Op,
     Reset,
+    compact,
 )
 from fyp.storage.cache.memory import MemoryOnlineState
 from fyp.storage.cache.redis import RedisOnlineState
@@ -196,3 +198,44 @@ def test_sizes_grow_as_the_state_fills(online: OnlineState) -> None:
     assert after.keys() == before.keys()
     counted = [k for k in after if k != "bytes"]
     assert any(after[k] > before[k] for k in counted)
+
+
+def _history(user: str) -> list[Op]:
+    """A replay-like history: taste, skip streaks reset by positives, mutes, and engagements
+    past the recent list's bound."""
+    ops: list[Op] = []
+    for i in range(12):
+        ts = T0 + i * H // 4
+        ops.append(Engage(user, f"v{i}", 1.0 + i))
+        ops.append(Affinity(user, "hashtag", f"t{i % 3}", 1.0 + i / 2, ts))
+        ops.append(Affinity(user, "skip", "c1", 1.0, ts))
+        if i % 5 == 4:
+            ops.append(Reset(user, "skip", "c1"))
+        ops.append(Mute(user, "creator", f"c{i % 2}", ts - (i % 3) * 1000))
+    ops.append(MarkWarm(user))
+    return ops
+
+
+def test_compacted_ops_leave_the_same_state(online: OnlineState) -> None:
+    ops = _history("full")
+    compacted = compact(_history("short"), recent_size=3, half_life_ms=1.0 * H)
+    assert len(compacted) < len(ops) / 3
+    # on a user that already holds a score the replay resets and one it adds to
+    for user in ("full", "short"):
+        online.apply(
+            [Affinity(user, "skip", "c1", 5.0, T0), Affinity(user, "hashtag", "t0", 1.0, T0)]
+        )
+    online.apply(ops)
+    online.apply(compacted)
+    now = T0 + 4 * H
+    full, short = online.user_state("full", now), online.user_state("short", now)
+    assert short.recent == full.recent == [("v9", 10.0), ("v10", 11.0), ("v11", 12.0)]
+    assert short.mutes == full.mutes
+    assert short.warm and full.warm
+    assert short.affinities.keys() == full.affinities.keys()
+    for kind, scores in full.affinities.items():
+        assert short.affinities[kind] == pytest.approx(scores, rel=1e-9)
+    # the skip streak restarted at the last reset (i = 9): two skips after it
+    assert full.affinity("skip", "c1") == pytest.approx(
+        sum(2 ** (-(now - (T0 + i * H // 4)) / H) for i in (10, 11))
+    )

@@ -25,6 +25,7 @@ from fyp.storage.cache import (
     OnlineUnavailable,
     Op,
     Reset,
+    compact,
 )
 from fyp.storage.data import DataStore, EventRow
 from fyp.types import now_ms, to_ms
@@ -140,7 +141,8 @@ class OnlineUpdater:
         for e in events:
             ops.extend(self.ops(_event_view(e), now, video=False))
         ops.append(MarkWarm(user_id))
-        return ops
+        o = self.settings.online
+        return compact(ops, o.recent_size, o.affinity_half_life_h * 3_600_000)
 
     def ops(
         self, e: dict[str, Any], now: int, *, user: bool = True, video: bool = True

@@ -17,6 +17,7 @@ from fyp.storage.cache.base import (
     Reset,
     UserState,
     VideoStats,
+    compact,
 )
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "Reset",
     "UserState",
     "VideoStats",
+    "compact",
     "open_online_state",
 ]
 

@@ -102,6 +102,62 @@ class MarkWarm:
 Op = Engage | Affinity | Reset | Mute | Count | Heat | MarkWarm
 
 
+def compact(ops: Sequence[Op], recent_size: int, half_life_ms: float) -> list[Op]:
+    """Fewer ops with the same effect on any state: a cold user's replay of hundreds of
+    logged events becomes one op per score key, per mute and per kept engagement.
+
+    Affinity adds to one key fold into one (decay is linear, so their decayed sum at the newest
+    ts is what applying them in turn leaves); a Reset keeps only what follows it (and is kept
+    itself, since it also clears what the state held before); a mute keeps its newest ts; only
+    the last ``recent_size`` engagements survive the recent list's bound anyway. Video ops
+    (counters, heat) pass through in order.
+    """
+    out: list[Op] = []
+    engages: list[Engage] = []
+    scores: dict[tuple[str, str, str], tuple[float, int]] = {}
+    resets: dict[tuple[str, str, str], Reset] = {}
+    mutes: dict[tuple[str, str, str], Mute] = {}
+    warm: dict[str, MarkWarm] = {}
+    for op in ops:
+        if isinstance(op, Affinity):
+            k = (op.user_id, op.kind, op.key)
+            v, ts = scores.get(k, (0.0, op.ts_ms))
+            t = max(ts, op.ts_ms)
+            scores[k] = (
+                decayed(v, ts, t, half_life_ms) + decayed(op.delta, op.ts_ms, t, half_life_ms),
+                t,
+            )
+        elif isinstance(op, Engage):
+            engages.append(op)
+        elif isinstance(op, Reset):
+            k = (op.user_id, op.kind, op.key)
+            scores.pop(k, None)
+            resets[k] = op
+        elif isinstance(op, Mute):
+            k = (op.user_id, op.kind, op.key)
+            old = mutes.get(k)
+            if old is None or op.ts_ms > old.ts_ms:
+                mutes[k] = op
+        elif isinstance(op, MarkWarm):
+            warm[op.user_id] = op
+        else:
+            out.append(op)
+    if recent_size > 0:
+        # the bound is per user: keep each user's last recent_size, in order
+        kept: dict[str, int] = {}
+        tail: list[Engage] = []
+        for op in reversed(engages):
+            if kept.get(op.user_id, 0) < recent_size:
+                kept[op.user_id] = kept.get(op.user_id, 0) + 1
+                tail.append(op)
+        out.extend(reversed(tail))
+    out.extend(resets.values())
+    out.extend(Affinity(u, kind, key, v, t) for (u, kind, key), (v, t) in scores.items())  # type: ignore[arg-type]
+    out.extend(mutes.values())
+    out.extend(warm.values())
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class UserState:
     """One user's online state as of ``now``.
