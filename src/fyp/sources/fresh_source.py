@@ -3,6 +3,8 @@ from __future__ import annotations
 import bisect
 import random
 
+import numpy as np
+
 from fyp.config import ServingSettings
 from fyp.pipeline.candidate import Candidate
 from fyp.pipeline.catalog_index import CatalogIndex
@@ -51,20 +53,34 @@ class FreshSource(StageBase):
         if not pool:
             return []
         stats = self.online.video_stats(pool, query.now_ms)
+        # One row per video: impressions, plays, completes, likes, shares, not_interested.
+        c = np.array(
+            [
+                [
+                    n.get("impressions", 0),
+                    n.get("plays", 0),
+                    n.get("completes", 0),
+                    n.get("likes", 0),
+                    n.get("shares", 0),
+                    n.get("not_interested", 0),
+                ]
+                for n in (stats[vid].counts for vid in pool)
+            ],
+            dtype=np.float64,
+        ).reshape(len(pool), 6)
+        shown = np.maximum(c[:, 0], c[:, 1])
+        bad = np.maximum(0.0, shown - c[:, 2]) + 3 * c[:, 5]
+        good = c[:, 2] + c[:, 3] + 2 * c[:, 4]
+        # Seeded by the request, so a request's draws can be replayed (explain).
+        gen = np.random.default_rng(rng.getrandbits(64))
+        draw = gen.beta(1.0 + good, 1.0 + bad)
+        age = np.maximum(0, query.now_ms - np.array([by_id[v].created_ms for v in pool]))
         half_life = query.settings.freshness_half_life_h * 3_600_000
-        scored: list[tuple[float, str]] = []
-        for vid in pool:
-            s = stats[vid]
-            shown = max(s.get("impressions"), s.get("plays"))
-            if shown >= self.serving.fresh_max_impressions:
-                continue
-            good = s.get("completes") + s.get("likes") + 2 * s.get("shares")
-            bad = max(0, shown - s.get("completes")) + 3 * s.get("not_interested")
-            draw = rng.betavariate(1.0 + good, 1.0 + bad)
-            age = max(0, query.now_ms - snap.by_id[vid].created_ms)
-            scored.append((draw * (0.5 + 0.5 * 2.0 ** (-age / half_life)), vid))
-        scored.sort(reverse=True)
+        score = draw * (0.5 + 0.5 * np.exp2(-age / half_life))
+        score[shown >= self.serving.fresh_max_impressions] = -1.0  # retired
+        order = np.argsort(-score, kind="stable")[:quota]
         return [
-            Candidate(vid, self.reason, source_score=draw, exploration=True)
-            for draw, vid in scored[:quota]
+            Candidate(pool[i], self.reason, source_score=float(draw[i]), exploration=True)
+            for i in order.tolist()
+            if score[i] >= 0
         ]
