@@ -9,7 +9,7 @@ import pytest
 
 from fyp.config import Settings
 from fyp.training import ModelRegistry, Models
-from fyp.training.artefacts import ACTIVE, build_index
+from fyp.training.artefacts import ACTIVE, build_index, prefetch
 from fyp.training.embeddings import EmbeddingModel
 
 
@@ -87,6 +87,38 @@ def test_loaded_arrays_are_shared_read_only_maps(settings: Settings) -> None:
     got, want = loaded.user_vector(recent), original.user_vector(recent)
     assert got is not None and want is not None
     np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_prefetch_reads_every_file_of_a_version_and_survives_its_removal(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Loading a version starts a background read of its files (so the kernel caches them
+    before requests fault their pages in); a version deleted meanwhile ends it quietly."""
+    reg = ModelRegistry(settings)
+    reg.publish(make_models("v1"))
+    folder = reg.root / "v1"
+    files = {p for p in folder.rglob("*") if p.is_file()}
+    read: dict[Path, int] = {}
+    real_open = Path.open
+
+    def counting_open(self: Path, *args: object, **kw: object) -> object:
+        f = real_open(self, *args, **kw)  # type: ignore[call-overload]
+        if self in files:
+            read[self] = self.stat().st_size
+        return f
+
+    monkeypatch.setattr(Path, "open", counting_open)
+    prefetch(folder).join(timeout=10)
+    assert set(read) == files and sum(read.values()) > 0
+    errors: list[object] = []
+    monkeypatch.setattr(threading, "excepthook", errors.append)
+    gone = settings.var_dir / "gone"
+    gone.mkdir()
+    (gone / "a.npy").write_bytes(b"x" * 10)
+    t = prefetch(gone)
+    (gone / "a.npy").unlink()
+    t.join(timeout=10)
+    assert not t.is_alive() and errors == []
 
 
 def test_a_version_written_with_one_tables_file_still_loads(settings: Settings) -> None:
