@@ -106,21 +106,18 @@ class _Run:
     async def timed_async(
         self, name: str, work: Callable[[], Awaitable[T]], required: bool = False
     ) -> T | None:
-        took: list[float] = []
-
-        async def measured() -> T:
-            # Timed inside the task: concurrent stages wait for each other's turns, and that
-            # wait is not this stage's time.
-            t0 = time.perf_counter()
-            out = await work()
-            took.append(t0)
-            took.append(time.perf_counter())
-            return out
-
+        # Timed from when the stage starts running: concurrent stages wait for each other's
+        # turns, and that wait is not this stage's time. asyncio.timeout cancels the stage at
+        # its first await past the budget without a task of its own (wait_for made one per
+        # stage); a stage that never awaits is checked when it returns.
+        t0 = time.perf_counter()
         try:
-            timeout = None if required else self.budget_ms / 1000
-            result = await asyncio.wait_for(measured(), timeout=timeout)
-            self._check_time(name, took[0], took[1], required)
+            if required:
+                result = await work()
+            else:
+                async with asyncio.timeout(self.budget_ms / 1000):
+                    result = await work()
+            self._check_time(name, t0, time.perf_counter(), required)
             return result
         except TimeoutError:
             self.skip(name, f"overran its budget of {self.budget_ms:g} ms")
