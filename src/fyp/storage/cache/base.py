@@ -180,7 +180,8 @@ class UserState:
 
 @dataclass(frozen=True, slots=True)
 class VideoStats:
-    """A video's counters and its decayed engagement velocity."""
+    """A video's counters and its decayed engagement velocity (read-only: a backend may hand
+    out its own counters without a copy)."""
 
     counts: dict[str, int] = field(default_factory=dict)
     velocity: float = 0.0

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import heapq
 import threading
 from collections import OrderedDict, defaultdict, deque
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 from fyp.config import OnlineSettings
 from fyp.storage.cache.base import (
@@ -25,6 +27,7 @@ from fyp.storage.cache.base import (
 from fyp.types import now_ms
 
 H = 3_600_000.0
+_NO_STATS = VideoStats()
 
 
 @dataclass(slots=True)
@@ -64,7 +67,9 @@ class _Trending:
             return []
         if self.top_ms < 0 or now - self.top_ms > 1000 or len(self.top) < k:
             keep = max(k, 500)
-            ranked = sorted(self.scores.items(), key=lambda kv: -kv[1])[:keep]
+            # a partial selection, not a sort of every score: a million-video catalog's
+            # scores are re-ranked once a second
+            ranked = heapq.nlargest(keep, self.scores.items(), key=itemgetter(1))
             scale = 2.0 ** (-(now - self.base) / self.hl)
             self.top = [(v, s * scale) for v, s in ranked if s > 0]
             self.top_ms = now
@@ -207,13 +212,19 @@ class MemoryOnlineState:
     # -- videos --------------------------------------------------------------------------------
 
     def video_stats(self, video_ids: Sequence[str], now_ms: int) -> dict[str, VideoStats]:
+        # The counters are handed out without a copy (callers only read them): a feed reads
+        # a few hundred videos' stats per request, and copying was most of the cost.
         out: dict[str, VideoStats] = {}
+        counts, velocity, hl = self._counts.get, self._velocity.get, self._tr_hl
         for vid in video_ids:
-            c = self._counts.get(vid)
-            vel = self._velocity.get(vid)
+            c = counts(vid)
+            vel = velocity(vid)
+            if c is None and vel is None:
+                out[vid] = _NO_STATS
+                continue
             out[vid] = VideoStats(
-                counts=dict(c) if c else {},
-                velocity=decayed(vel[0], vel[1], now_ms, self._tr_hl) if vel else 0.0,
+                counts=c if c is not None else {},
+                velocity=decayed(vel[0], vel[1], now_ms, hl) if vel else 0.0,
             )
         return out
 
