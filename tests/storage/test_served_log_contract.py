@@ -79,7 +79,9 @@ def test_user_events_are_the_newest_since_oldest_first(store: DataStore) -> None
         [_event(f"e{i}", "u1", T0 + i * 1000) for i in range(6)] + [_event("x", "u2", T0)]
     )
     got = store.user_events("u1", T0 + 1000, limit=3)
-    assert [e.event_id for e in got] == ["e3", "e4", "e5"]
-    assert [e.event_id for e in store.user_events("u1", T0 + 4000)] == ["e4", "e5"]
-    assert store.user_events("u2", 0, limit=10)[0].event_id == "x"
+    assert [e["event_id"] for e in got] == ["e3", "e4", "e5"]
+    # the rows are the log's own: every field as appended
+    assert got[0] == _event("e3", "u1", T0 + 3000)
+    assert [e["event_id"] for e in store.user_events("u1", T0 + 4000)] == ["e4", "e5"]
+    assert store.user_events("u2", 0, limit=10)[0]["event_id"] == "x"
     assert store.user_events("nobody", 0) == []

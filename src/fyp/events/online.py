@@ -8,7 +8,7 @@ restarted in-process backend) is rebuilt from their logged events first.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from fyp.config import Settings
@@ -139,13 +139,13 @@ class OnlineUpdater:
         events = self.store.user_events(user_id, since, self.settings.online.warm_user_events)
         ops: list[Op] = []
         for e in events:
-            ops.extend(self.ops(_event_view(e), now, video=False))
+            ops.extend(self.ops(e, now, video=False))
         ops.append(MarkWarm(user_id))
         o = self.settings.online
         return compact(ops, o.recent_size, o.affinity_half_life_h * 3_600_000)
 
     def ops(
-        self, e: dict[str, Any], now: int, *, user: bool = True, video: bool = True
+        self, e: Mapping[str, Any], now: int, *, user: bool = True, video: bool = True
     ) -> list[Op]:
         """The updates one event makes: per video (``video``) and per user (``user``)."""
         w = self.settings.training.weights

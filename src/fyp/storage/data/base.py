@@ -31,6 +31,9 @@ class EventRow(TypedDict):
     extra: dict[str, Any] | None
 
 
+EVENT_ROW_FIELDS: tuple[str, ...] = tuple(EventRow.__annotations__)
+
+
 class CatalogRow(NamedTuple):
     """What the feed's catalog index keeps of a video, and when its record last changed."""
 
@@ -263,9 +266,9 @@ class DataStore(Protocol):
     def read_served(self, after_seq: int = 0, limit: int = 10_000) -> list[tuple[int, ServedRow]]:
         """Served rows in log order after ``after_seq``."""
 
-    def user_events(self, user_id: str, since_ms: int, limit: int = 500) -> list[Event]:
-        """The newest ``limit`` events of a user with ts at or after ``since_ms``, oldest first
-        (rebuilds a cold user's online state)."""
+    def user_events(self, user_id: str, since_ms: int, limit: int = 500) -> list[EventRow]:
+        """The newest ``limit`` events of a user with ts at or after ``since_ms``, oldest first,
+        as log rows (rebuilds a cold user's online state)."""
 
     # -- leases --
     def acquire_lease(self, name: str, holder: str, expires_ms: int, now_ms: int) -> bool:

@@ -321,12 +321,10 @@ class MemoryDataStore:
         start = max(after_seq, 0)
         return [(start + i + 1, r) for i, r in enumerate(self._served[start : start + limit])]
 
-    def user_events(self, user_id: str, since_ms: int, limit: int = 500) -> list[Event]:
-        mine = [
-            e for e in self._events if e.user_id == user_id and e.ts.timestamp() * 1000 >= since_ms
-        ]
+    def user_events(self, user_id: str, since_ms: int, limit: int = 500) -> list[EventRow]:
+        mine = [e for e in self._events if e.user_id == user_id and _exact_ms(e.ts) >= since_ms]
         mine.sort(key=lambda e: e.ts)
-        return mine[-limit:] if limit > 0 else []
+        return [_event_row(e) for e in mine[-limit:]] if limit > 0 else []
 
     # -- leases --
     @property
@@ -371,6 +369,23 @@ def _row_event(r: EventRow) -> Event:
         extra=r["extra"],
         received_at=from_ms(r["received_ms"]),
     )
+
+
+def _event_row(e: Event) -> EventRow:
+    return {
+        "event_id": e.event_id,
+        "user_id": e.user_id,
+        "video_id": e.video_id,
+        "creator_id": e.creator_id,
+        "sound_id": e.sound_id,
+        "hashtag": e.hashtag,
+        "type": e.type.value,
+        "ts_ms": _exact_ms(e.ts),
+        "received_ms": _exact_ms(e.received_at),
+        "watch_ms": e.watch_ms,
+        "request_id": e.request_id,
+        "extra": e.extra,
+    }
 
 
 # -- experiments --

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import sqlalchemy as sa
@@ -21,6 +21,7 @@ from fyp.models import ApiKey, Comment, Event, EventType, User, Video, VideoBrie
 from fyp.storage import migrate
 from fyp.storage.data import schema as t
 from fyp.storage.data.base import (
+    EVENT_ROW_FIELDS,
     Activity,
     CatalogRow,
     EventRow,
@@ -607,16 +608,17 @@ class SqlDataStore:
                 for r in conn.execute(q)
             ]
 
-    def user_events(self, user_id: str, since_ms: int, limit: int = 500) -> list[Event]:
+    def user_events(self, user_id: str, since_ms: int, limit: int = 500) -> list[EventRow]:
         c = t.events.c
         q = (
-            sa.select(t.events)
+            sa.select(*(c[name] for name in EVENT_ROW_FIELDS))
             .where(c.user_id == user_id, c.ts_ms >= since_ms)
             .order_by(c.ts_ms.desc(), c.seq.desc())
             .limit(limit)
         )
         with self._read() as conn:
-            found = [_row_event(r) for r in conn.execute(q)]
+            # plain rows, no Event models: a cold user's replay reads hundreds of them
+            found = [cast(EventRow, dict(r._mapping)) for r in conn.execute(q)]
         found.reverse()
         return found
 
