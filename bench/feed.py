@@ -17,8 +17,8 @@ Stages, each timed and recorded in ``<world>/world.json``:
 2. ``fyp train --no-evaluate`` in its own process (``--factors`` factors, ``--train-threads``
    threads, ``--index-kind``): each step's time and the process's peak RSS after it.
 3. ``fyp serve`` with 1 and 2 workers (``--workers``) on the world's store and models, online
-   state in-process (or Redis: ``--online redis``); the store and model files are read once first so the
-   servers map them from the page cache. ``GET /v1/users/{u}/feed?count=10`` for random users
+   state in-process (or Redis: ``--online redis``); the store and model files are read once
+   first so the servers find them in the page cache. ``GET /v1/users/{u}/feed?count=10`` for random users
    from 1 and 16 concurrent keep-alive clients (``--clients``), ``--warmup`` seconds discarded
    then ``--seconds`` measured: feeds/s, p50/p90/p99/max latency, non-200s, feeds that fell
    back, CPU of server and client (they share the cores), and the server's peak memory over
