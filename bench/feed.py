@@ -18,15 +18,16 @@ Stages, each timed and recorded in ``<world>/world.json``:
    threads, ``--index-kind``): each step's time and the process's peak RSS after it.
 3. ``fyp serve`` with 1 and 2 workers (``--workers``) on the world's store and models, online
    state in-process (or Redis: ``--online redis``); the store and model files are read once
-   first so the servers find them in the page cache. ``GET /v1/users/{u}/feed?count=10`` for random users
-   from 1 and 16 concurrent keep-alive clients (``--clients``), ``--warmup`` seconds discarded
-   then ``--seconds`` measured: feeds/s, p50/p90/p99/max latency, non-200s, feeds that fell
-   back, CPU of server and client (they share the cores), and the server's peak memory over
-   the window: RSS and PSS summed over its process tree (``/proc/<pid>/smaps_rollup``; RSS
-   counts a page shared by the workers, such as a mapped model file, once per process, PSS
-   splits it between them). The server's own stage timings (its ``/metrics`` histograms, mean
-   per feed over the window) show where a request's time goes. The served log is emptied
-   before each server starts, so every configuration sees the same world.
+   first so the servers find them in the page cache. ``GET /v1/users/{u}/feed?count=10`` for
+   random users from 1 and 16 concurrent keep-alive clients (``--clients``), ``--warmup``
+   seconds discarded then ``--seconds`` measured: feeds/s, p50/p90/p99/max latency, non-200s,
+   feeds that fell back, CPU of server and client (they share the cores), and the server's peak
+   memory over the window: RSS and PSS summed over its process tree
+   (``/proc/<pid>/smaps_rollup``; RSS counts a page shared by the workers, such as a mapped
+   model file, once per process, PSS splits it between them). The server's own stage timings
+   (its ``/metrics`` histograms, mean per feed over the window) show where a request's time
+   goes. The served log is emptied before each server starts, so every configuration sees the
+   same world.
 
 The world and its models are cached in ``--world`` (default ``var/bench-feed/<parameters>``):
 running the same command again only measures (after a change to the feed, re-run it);
