@@ -439,7 +439,7 @@ def test_a_client_that_hangs_up_mid_body_stores_nothing_and_logs_no_error(
     """Straight at the ASGI app: half a batch arrives, then the client disconnects."""
     app = create_app(settings, api.services)
     half = orjson.dumps({"events": [event("e1")]})[:20]
-    messages = iter(
+    messages: Iterator[dict[str, Any]] = iter(
         [{"type": "http.request", "body": half, "more_body": True}, {"type": "http.disconnect"}]
     )
     sent: list[dict[str, Any]] = []

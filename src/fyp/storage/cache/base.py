@@ -134,10 +134,10 @@ def compact(ops: Sequence[Op], recent_size: int, half_life_ms: float) -> list[Op
             scores.pop(k, None)
             resets[k] = op
         elif isinstance(op, Mute):
-            k = (op.user_id, op.kind, op.key)
-            old = mutes.get(k)
+            mk = (op.user_id, op.kind, op.key)
+            old = mutes.get(mk)
             if old is None or op.ts_ms > old.ts_ms:
-                mutes[k] = op
+                mutes[mk] = op
         elif isinstance(op, MarkWarm):
             warm[op.user_id] = op
         else:
