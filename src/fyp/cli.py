@@ -891,7 +891,8 @@ def simulate(
     with _progress() as progress:
         task = progress.add_task(f"simulate {days} day(s)", total=users * days)
         summaries = asyncio.run(sim.run(lambda n: progress.advance(task, n)))
-    out.print(summary_table(summaries, cat.by_id))
+    # wide enough for every column even when the output is a file or a pipe (80 columns then)
+    Console(width=max(out.size.width, 170)).print(summary_table(summaries, cat.by_id))
     errors = [m for d in summaries for m in d.error_examples]
     for m in errors[:5]:
         out.print(f"  [dim]{m}[/]")

@@ -23,12 +23,14 @@ def test_simulate_against_a_real_server(tmp_path: Path) -> None:
     server = ServerProcess(url, tmp_path / "var")
     server.start()
     try:
-        env = {"FYP_DATABASE_URL": url, "FYP_VAR_DIR": str(tmp_path), "COLUMNS": "200"}
+        # no COLUMNS: the table must stay readable in a pipe or a file (80 columns)
+        env = {"FYP_DATABASE_URL": url, "FYP_VAR_DIR": str(tmp_path)}
         args = ["simulate", "--users", "10", "--days", "1", "--url", server.url, "--setup"]
         args += ["--key", app_key, "--admin-key", admin, "--videos", "150", "--page-size", "10"]
         r = CliRunner().invoke(app, args, env=env)
         assert r.exit_code == 0, r.output
         assert "simulated audience, per day" in r.output
+        assert "watch min/session" in r.output and "…" not in r.output
         rows = [line for line in r.output.splitlines() if line.startswith("│")]
         assert len(rows) == 1  # one per day
         assert rows[0].split("│")[2].strip() == "10"  # everyone is active on day 0
