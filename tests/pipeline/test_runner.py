@@ -13,7 +13,13 @@ import pytest
 from fyp.config import FeedSettings
 from fyp.pipeline.candidate import Candidate
 from fyp.pipeline.query import Query
-from fyp.pipeline.runner import Pipeline, cap_candidates, merge_sources, run_pipeline
+from fyp.pipeline.runner import (
+    Pipeline,
+    PipelineResult,
+    cap_candidates,
+    merge_sources,
+    run_pipeline,
+)
 from fyp.pipeline.stages import FilterResult, StageBase
 from fyp.selectors.top_k_score_selector import TopKScoreSelector
 from tests.pipeline.support import cand, make_query
@@ -49,6 +55,16 @@ class SlowHydrator(StageBase):
         time.sleep(0.03)  # blocking work the event loop cannot interrupt
         for c in cands:
             c.features = {"slow": 1.0}
+        return cands
+
+
+class AwaitingHydrator(StageBase):
+    """Writes half its features, then waits on something slow (a remote store)."""
+
+    async def hydrate(self, query: Query, cands: list[Candidate]) -> list[Candidate]:
+        for c in cands[: len(cands) // 2]:
+            c.features = {"half": 1.0}
+        await asyncio.sleep(0.5)
         return cands
 
 
@@ -121,6 +137,25 @@ def test_a_slow_async_source_is_cut_off_and_the_others_still_serve() -> None:
     assert time.perf_counter() - t0 < 0.3
     assert "embeddingSource" in res.skipped
     assert [c.video_id for c in res.selected] == ["v0", "v1", "v2"]
+
+
+def test_an_awaiting_hydrator_is_cut_off_at_its_budget_and_rolled_back() -> None:
+    """Hydrators run in the request's own task: the budget cancels the stage, not the
+    request, and what the stage wrote before it was cut off is undone."""
+    fs = FeedSettings(stage_budget_ms=20)
+    p = pipeline(hydrators=[AwaitingHydrator()])
+
+    async def request() -> tuple[PipelineResult, bool]:
+        res = await run_pipeline(p, make_query(settings=fs), 3)
+        task = asyncio.current_task()
+        return res, task is not None and task.cancelling() > 0
+
+    t0 = time.perf_counter()
+    res, cancelling = asyncio.run(request())
+    assert time.perf_counter() - t0 < 0.3 and not cancelling
+    assert "overran its budget" in res.skipped["AwaitingHydrator"]
+    assert all(c.features == {} for c in res.scored)
+    assert len(res.selected) == 3
 
 
 def test_a_failing_fallback_source_is_retried_without_budget() -> None:
