@@ -42,7 +42,9 @@ bench: install
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
 
-# -- simulator -- live activity for the demo world (run `make run` in another terminal first)
+# -- simulator -- `make run` already keeps a live audience on the demo world; this runs a batch
+# simulation against that server (start it first) and prints its per-day summary: 200 users
+# for one simulated day, over the simulator's own catalog, which --setup loads first.
 .PHONY: simulate
 simulate: install
 	$(BIN)/fyp simulate --users 200 --days 1 --setup
