@@ -39,6 +39,7 @@ def test_experiment_commands(tmp_path: Path) -> None:
     assert res["status"] == "not_enough_data" and res["srm"]["mismatch"] is False
     r = runner.invoke(app, ["experiments", "results", "explore-more"], env=env)
     assert "SRM check passed" in r.output and "not enough data" in r.output
+    assert "users per arm: a (control) 0, b 0" in r.output
     assert runner.invoke(app, ["experiments", "stop", "explore-more"], env=env).exit_code == 0
     r = runner.invoke(app, ["experiments", "show", "nope"], env=env)
     assert r.exit_code == 1 and "no experiment" in r.output

@@ -20,8 +20,11 @@ def _num(v: Any, pct: bool = False) -> str:
 def results_view(res: dict[str, Any]) -> Group:
     srm = res["srm"]
     head = Text(
-        f"{res['experiment']} ({res['state']}), control {res['control']}: "
-        + ", ".join(f"{a['name']} {a['users']:,} users" for a in res["arms"])
+        f"{res['experiment']} ({res['state']}), users per arm: "
+        + ", ".join(
+            f"{a['name']}{' (control)' if a['name'] == res['control'] else ''} {a['users']:,}"
+            for a in res["arms"]
+        )
     )
     if srm["mismatch"]:
         srm_line = Text(
