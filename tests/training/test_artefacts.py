@@ -121,6 +121,30 @@ def test_prefetch_reads_every_file_of_a_version_and_survives_its_removal(
     assert not t.is_alive() and errors == []
 
 
+def test_a_version_is_warmed_up_before_it_serves(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The registry swaps a version in only after its files are read and its index searched,
+    so no request meets a cold index (at start-up or on a hot swap)."""
+    reg = ModelRegistry(settings)
+    reg.publish(make_models("v1"))
+    reg.activate("v1")
+    warmed: list[tuple[str, bool]] = []
+    real = Models.warm_up
+
+    def recording(self: Models, searches: int = 32, wait_s: float = 120.0) -> None:
+        real(self, searches, wait_s)
+        assert self.prefetching is not None
+        warmed.append((self.version, self.prefetching.is_alive()))
+        serving = reg.current()
+        assert serving is None or serving.version != self.version
+
+    monkeypatch.setattr(Models, "warm_up", recording)
+    m = reg.refresh()
+    assert m is not None and m.version == "v1"
+    assert warmed == [("v1", False)]  # the files were all read before the searches ran
+
+
 def test_a_version_written_with_one_tables_file_still_loads(settings: Settings) -> None:
     reg = ModelRegistry(settings)
     reg.publish(make_models("v1"))
