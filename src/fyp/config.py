@@ -91,11 +91,13 @@ class FeedSettings(BaseModel):
     blend: BlendWeights = BlendWeights()
     quotas: SourceQuotas = SourceQuotas()
     max_candidates: int = Field(
-        default=400,
+        default=300,
         ge=1,
         description="Candidates kept for hydration and ranking once the sources are merged: "
         "the best share of every source's list (by rank within it), so each source keeps a "
-        "part in proportion to what it found.",
+        "part in proportion to what it found. Each one costs about 33 us of ranking work at a "
+        "million videos; 300 against 400 moved no metric of a simulated A/B "
+        "(docs/benchmarks.md).",
     )
     creator_spacing: int = Field(
         default=4, ge=0, description="No creator twice within this many consecutive positions."
