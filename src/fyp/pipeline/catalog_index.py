@@ -51,8 +51,7 @@ class VideoMeta:
     @classmethod
     def of_row(cls, r: CatalogRow) -> VideoMeta:
         # Creators, hashtags, sounds, languages and regions repeat across the catalog: one
-        # shared copy of each string (and of each hashtag tuple) instead of one per video
-        # saves about a third of the index's memory at a million videos.
+        # shared copy of each string (and of each hashtag tuple) instead of one per video.
         return cls(
             id=r.id,
             creator_id=intern(r.creator_id),

@@ -71,7 +71,7 @@ class FreshSource(StageBase):
         shown = np.maximum(c[:, 0], c[:, 1])
         bad = np.maximum(0.0, shown - c[:, 2]) + 3 * c[:, 5]
         good = c[:, 2] + c[:, 3] + 2 * c[:, 4]
-        # Seeded by the request, so a request's draws can be replayed (explain).
+        # Seeded by the request, like the sample above: the same request draws the same.
         gen = np.random.default_rng(rng.getrandbits(64))
         draw = gen.beta(1.0 + good, 1.0 + bad)
         age = np.maximum(0, query.now_ms - np.array([by_id[v].created_ms for v in pool]))
