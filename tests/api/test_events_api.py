@@ -388,6 +388,24 @@ def test_chunked_body_under_the_limit_is_accepted(small: Api) -> None:
     assert_ingest(r, 200, stored=1)
 
 
+def events_scope(*headers: tuple[bytes, bytes]) -> dict[str, Any]:
+    """An ASGI scope for ``POST /v1/events`` with these headers, for driving the app directly."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/events",
+        "raw_path": b"/v1/events",
+        "root_path": "",
+        "query_string": b"",
+        "headers": list(headers),
+        "client": ("127.0.0.1", 5000),
+        "server": ("testserver", 80),
+    }
+
+
 def test_oversized_chunked_body_is_refused_before_it_is_all_read(
     small: Api, settings: Settings
 ) -> None:
@@ -408,20 +426,7 @@ def test_oversized_chunked_body_is_refused_before_it_is_all_read(
         sent.append(message)
 
     auth = small.app["Authorization"].encode()
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/v1/events",
-        "raw_path": b"/v1/events",
-        "root_path": "",
-        "query_string": b"",
-        "headers": [(b"authorization", auth), (b"transfer-encoding", b"chunked")],
-        "client": ("127.0.0.1", 5000),
-        "server": ("testserver", 80),
-    }
+    scope = events_scope((b"authorization", auth), (b"transfer-encoding", b"chunked"))
     asyncio.run(app(scope, receive, send))  # type: ignore[arg-type]
 
     starts = [m for m in sent if m["type"] == "http.response.start"]
@@ -450,20 +455,7 @@ def test_a_client_that_hangs_up_mid_body_stores_nothing_and_logs_no_error(
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/v1/events",
-        "raw_path": b"/v1/events",
-        "root_path": "",
-        "query_string": b"",
-        "headers": [(b"authorization", api.app["Authorization"].encode())],
-        "client": ("127.0.0.1", 5000),
-        "server": ("testserver", 80),
-    }
+    scope = events_scope((b"authorization", api.app["Authorization"].encode()))
     with caplog.at_level("INFO"):
         asyncio.run(app(scope, receive, send))  # type: ignore[arg-type]
     assert [r.getMessage() for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")] == []

@@ -12,7 +12,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from fyp.config import Settings
-from fyp.models import Event
 from fyp.pipeline.catalog_index import CatalogIndex
 from fyp.storage.cache import (
     Affinity,
@@ -27,31 +26,14 @@ from fyp.storage.cache import (
     Reset,
     compact,
 )
-from fyp.storage.data import DataStore, EventRow
-from fyp.types import now_ms, to_ms
+from fyp.storage.data import DataStore, EventRow, event_row
+from fyp.types import now_ms
 
 log = logging.getLogger("fyp.events")
 DAY_MS = 86_400_000
 # How much of a positive goes to the creator and the sound (hashtags get all of it).
 CREATOR_SHARE = 0.5
 SOUND_SHARE = 0.5
-
-
-def _row_view(r: EventRow) -> dict[str, Any]:
-    return dict(r)
-
-
-def _event_view(e: Event) -> dict[str, Any]:
-    return {
-        "user_id": e.user_id,
-        "video_id": e.video_id,
-        "creator_id": e.creator_id,
-        "sound_id": e.sound_id,
-        "hashtag": e.hashtag,
-        "type": e.type.value,
-        "ts_ms": to_ms(e.ts),
-        "watch_ms": e.watch_ms,
-    }
 
 
 class OnlineUpdater:
@@ -89,7 +71,7 @@ class OnlineUpdater:
             cold = {u for u in {r["user_id"] for r in rows} if not self._warm(u, now)}
             ops: list[Op] = []
             for r in rows:
-                ops.extend(self.ops(_row_view(r), now, user=r["user_id"] not in cold))
+                ops.extend(self.ops(r, now, user=r["user_id"] not in cold))
             for u in cold:
                 # The log already holds this batch, so the replay covers it for the user's part.
                 ops.extend(self._replay(u, now))
@@ -121,7 +103,7 @@ class OnlineUpdater:
                 break
             ops: list[Op] = []
             for _, e in page:
-                ops.extend(self.ops(_event_view(e), now, user=False))
+                ops.extend(self.ops(event_row(e), now, user=False))
             self.online.apply(ops)
             n += len(page)
             after = page[-1][0]

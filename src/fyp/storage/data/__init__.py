@@ -12,6 +12,7 @@ from fyp.storage.data.base import (
     MigrationStatus,
     ServedRow,
     StoreUnavailable,
+    event_row,
 )
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "MigrationStatus",
     "ServedRow",
     "StoreUnavailable",
+    "event_row",
     "open_data_store",
 ]
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, Protocol, TypedDict
 
 from fyp.config import ModerationState
@@ -32,6 +33,26 @@ class EventRow(TypedDict):
 
 
 EVENT_ROW_FIELDS: tuple[str, ...] = tuple(EventRow.__annotations__)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def event_row(e: Event) -> EventRow:
+    """An Event as a log row (times as exact integer milliseconds)."""
+    ms = timedelta(milliseconds=1)
+    return {
+        "event_id": e.event_id,
+        "user_id": e.user_id,
+        "video_id": e.video_id,
+        "creator_id": e.creator_id,
+        "sound_id": e.sound_id,
+        "hashtag": e.hashtag,
+        "type": e.type.value,
+        "ts_ms": (e.ts - _EPOCH) // ms,
+        "received_ms": (e.received_at - _EPOCH) // ms,
+        "watch_ms": e.watch_ms,
+        "request_id": e.request_id,
+        "extra": e.extra,
+    }
 
 
 class CatalogRow(NamedTuple):

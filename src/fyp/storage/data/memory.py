@@ -19,6 +19,7 @@ from fyp.storage.data.base import (
     LeaseRow,
     MigrationStatus,
     ServedRow,
+    event_row,
     graph_rows,
 )
 from fyp.types import from_ms, now_ms, to_ms
@@ -324,7 +325,7 @@ class MemoryDataStore:
     def user_events(self, user_id: str, since_ms: int, limit: int = 500) -> list[EventRow]:
         mine = [e for e in self._events if e.user_id == user_id and _exact_ms(e.ts) >= since_ms]
         mine.sort(key=lambda e: e.ts)
-        return [_event_row(e) for e in mine[-limit:]] if limit > 0 else []
+        return [event_row(e) for e in mine[-limit:]] if limit > 0 else []
 
     # -- leases --
     @property
@@ -369,23 +370,6 @@ def _row_event(r: EventRow) -> Event:
         extra=r["extra"],
         received_at=from_ms(r["received_ms"]),
     )
-
-
-def _event_row(e: Event) -> EventRow:
-    return {
-        "event_id": e.event_id,
-        "user_id": e.user_id,
-        "video_id": e.video_id,
-        "creator_id": e.creator_id,
-        "sound_id": e.sound_id,
-        "hashtag": e.hashtag,
-        "type": e.type.value,
-        "ts_ms": _exact_ms(e.ts),
-        "received_ms": _exact_ms(e.received_at),
-        "watch_ms": e.watch_ms,
-        "request_id": e.request_id,
-        "extra": e.extra,
-    }
 
 
 # -- experiments --
