@@ -60,18 +60,20 @@ def test_a_failing_hook_does_not_fail_the_ingest(world: DataStore, settings: Set
     assert world.get_event("a") is not None
 
 
+BATCH = [
+    ev("p", type="play", watch_ms=10_000),  # v000: cooking, c0, s0; complete
+    ev("l"),
+    ev("s", type="skip", video_id="v011"),  # c3
+    ev("n", type="not_interested", video_id="v005"),
+    ev("r", type="report", video_id="v006"),
+]
+
+
 def test_events_update_user_and_video_state(world: DataStore, settings: Settings) -> None:
     up = updater(world, settings)
+    assert up.warm_user("u1") is True  # the user's feed request: warm from here on
     ing = EventIngestor(world, settings.ingest, on_stored=up.on_stored)
-    ing.ingest(
-        [
-            ev("p", type="play", watch_ms=10_000),  # v000: cooking, c0, s0; complete
-            ev("l"),
-            ev("s", type="skip", video_id="v011"),  # c3
-            ev("n", type="not_interested", video_id="v005"),
-            ev("r", type="report", video_id="v006"),
-        ]
-    )
+    ing.ingest(BATCH)
     st = up.online.user_state("u1", up.clock())
     assert st.warm
     assert [v for v, _ in st.recent] == ["v000", "v000"]
@@ -82,6 +84,41 @@ def test_events_update_user_and_video_state(world: DataStore, settings: Settings
     stats = up.online.video_stats(["v000"], up.clock())["v000"]
     assert (stats.get("plays"), stats.get("completes"), stats.get("likes")) == (1, 1, 1)
     assert up.online.trending(GLOBAL, 1, up.clock())[0][0] == "v000"
+
+
+def test_a_cold_users_part_waits_for_their_next_request(
+    world: DataStore, settings: Settings
+) -> None:
+    """Ingestion never reads a cold user's history: the video side takes the events at once,
+    the user stays cold, and the rebuild on their next request holds exactly what a warm user
+    would have had."""
+    live = updater(world, settings)
+    live.warm_user("u1")
+    EventIngestor(world, settings.ingest, on_stored=live.on_stored).ingest(BATCH)
+    expected = live.online.user_state("u1", live.clock())
+
+    other = open_data_store("memory://")
+    seed_world(other)
+    up = updater(other, settings)
+    reads: list[str] = []
+    user_events = other.user_events
+
+    def spy(user_id: str, *a: object, **kw: object) -> list[EventRow]:
+        reads.append(user_id)
+        return user_events(user_id, *a, **kw)  # type: ignore[arg-type]
+
+    other.user_events = spy  # type: ignore[method-assign]
+    EventIngestor(other, settings.ingest, on_stored=up.on_stored).ingest(BATCH)
+    assert reads == []
+    assert up.online.warm_users({"u1"}) == set()
+    stats = up.online.video_stats(["v000"], up.clock())["v000"]
+    assert (stats.get("plays"), stats.get("completes"), stats.get("likes")) == (1, 1, 1)
+    assert up.warm_user("u1") is True and reads == ["u1"]
+    st = up.online.user_state("u1", up.clock())
+    assert st.warm and st.recent == expected.recent and st.mutes == expected.mutes
+    for kind, scores in expected.affinities.items():
+        assert st.affinities[kind] == pytest.approx(scores, rel=1e-6)
+    assert set(st.affinities) == set(expected.affinities)
 
 
 def test_a_cold_user_is_rebuilt_from_the_log(world: DataStore, settings: Settings) -> None:

@@ -100,6 +100,15 @@ def test_mutes_keep_the_newest_time(online: OnlineState) -> None:
     assert st.warm is True
 
 
+def test_warm_users_are_those_marked_warm(online: OnlineState) -> None:
+    assert online.warm_users(["a", "b", "c"]) == set()
+    online.apply([Engage("a", "v1", 1.0), MarkWarm("b"), MarkWarm("c")])
+    assert online.warm_users(["a", "b", "d"]) == {"b"}  # a has state but no rebuild
+    assert online.warm_users([]) == set()
+    online.forget_user("b")
+    assert online.warm_users(["b", "c"]) == {"c"}
+
+
 def test_the_served_set_is_cold_until_primed_and_respects_the_horizon(online: OnlineState) -> None:
     assert online.served_since("u", 0) is None
     online.prime_served("u", {})

@@ -1,8 +1,12 @@
 """Events → online state: what each stored event changes for the feed's very next request.
 
 The ingestor calls :meth:`OnlineUpdater.on_stored` after the store commits, with the newly
-stored events only (never duplicates). A user whose online state is cold (new, expired, or a
-restarted in-process backend) is rebuilt from their logged events first.
+stored events only (never duplicates). Video counters and trending take every event. A user's
+part goes only to users whose online state is warm: a cold user (new, expired, or a restarted
+in-process backend) is left cold, and their next feed request rebuilds them from the log, which
+already holds these events. So ingestion costs the same whatever the users' history (an importer
+sending the events of thousands of idle users rebuilds none of them), and the very next request
+still sees every event.
 """
 
 from __future__ import annotations
@@ -63,18 +67,16 @@ class OnlineUpdater:
     # -- hooks ---------------------------------------------------------------------------------
 
     def on_stored(self, rows: Sequence[EventRow]) -> None:
-        """Post-commit hook: apply newly stored events (warming cold users from the log)."""
+        """Post-commit hook: apply newly stored events (a cold user's part waits for the
+        rebuild from the log on their next request)."""
         if not rows:
             return
         try:
             now = self.clock()
-            cold = {u for u in {r["user_id"] for r in rows} if not self._warm(u, now)}
+            warm = self._warm_among({r["user_id"] for r in rows})
             ops: list[Op] = []
             for r in rows:
-                ops.extend(self.ops(r, now, user=r["user_id"] not in cold))
-            for u in cold:
-                # The log already holds this batch, so the replay covers it for the user's part.
-                ops.extend(self._replay(u, now))
+                ops.extend(self.ops(r, now, user=r["user_id"] in warm))
             self.online.apply(ops)
         except OnlineUnavailable as e:
             # The events are durable; the online state misses them until a user goes cold and
@@ -84,7 +86,7 @@ class OnlineUpdater:
     def warm_user(self, user_id: str, now: int | None = None) -> bool:
         """Rebuild a cold user from the log; returns whether it was cold."""
         now = self.clock() if now is None else now
-        if self._warm(user_id, now):
+        if self._warm_among({user_id}):
             return False
         self.online.apply(self._replay(user_id, now))
         return True
@@ -111,10 +113,12 @@ class OnlineUpdater:
 
     # -- translation ---------------------------------------------------------------------------
 
-    def _warm(self, user_id: str, now: int) -> bool:
+    def _warm_among(self, user_ids: set[str]) -> set[str]:
+        """The users whose state takes live events; with no rebuild from the log
+        (``warm_user_events`` 0) every user's state is live-only, so all of them."""
         if self.settings.online.warm_user_events <= 0:
-            return True
-        return self.online.user_state(user_id, now).warm
+            return user_ids
+        return self.online.warm_users(user_ids)
 
     def _replay(self, user_id: str, now: int) -> list[Op]:
         since = now - int(self.settings.online.user_ttl_days * DAY_MS)

@@ -203,6 +203,10 @@ class OnlineState(Protocol):
 
     def user_state(self, user_id: str, now_ms: int) -> UserState: ...
 
+    def warm_users(self, user_ids: Collection[str]) -> set[str]:
+        """Which of these users' states reflect their logged history (``MarkWarm`` applied and
+        not expired since), in one round trip and without reading the states."""
+
     def served_since(self, user_id: str, since_ms: int) -> set[str] | None:
         """Videos served to the user at or after ``since_ms``; None when the served set is cold
         (never primed or expired), so the caller falls back to the durable served log."""

@@ -163,6 +163,14 @@ class MemoryOnlineState:
                 warm=u.warm,
             )
 
+    def warm_users(self, user_ids: Collection[str]) -> set[str]:
+        with self._lock:
+            return {
+                uid
+                for uid in user_ids
+                if (u := self._user(uid, create=False)) is not None and u.warm
+            }
+
     def served_since(self, user_id: str, since_ms: int) -> set[str] | None:
         with self._lock:
             u = self._user(user_id, create=False)

@@ -180,6 +180,16 @@ class RedisOnlineState:
     # -- reads ---------------------------------------------------------------------------------
 
     @_guarded
+    def warm_users(self, user_ids: Collection[str]) -> set[str]:
+        ids = list(user_ids)
+        if not ids:
+            return set()
+        pipe = self.r.pipeline(transaction=False)
+        for uid in ids:
+            pipe.exists(self._u(uid, "warm"))
+        return {uid for uid, hit in zip(ids, pipe.execute(), strict=True) if hit}
+
+    @_guarded
     def user_state(self, user_id: str, now_ms: int) -> UserState:
         pipe = self.r.pipeline(transaction=False)
         pipe.lrange(self._u(user_id, "recent"), 0, -1)
