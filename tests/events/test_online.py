@@ -14,7 +14,7 @@ from fyp.events.online import OnlineUpdater
 from fyp.pipeline.catalog_index import CatalogIndex
 from fyp.storage.cache import GLOBAL
 from fyp.storage.cache.memory import MemoryOnlineState
-from fyp.storage.data import DataStore, EventRow, open_data_store
+from fyp.storage.data import DataStore, EventRow, LogEvent, open_data_store
 from tests.pipeline.world import seed_world
 
 NOW = datetime.now(UTC).isoformat()
@@ -103,7 +103,7 @@ def test_a_cold_users_part_waits_for_their_next_request(
     reads: list[str] = []
     user_events = other.user_events
 
-    def spy(user_id: str, *a: object, **kw: object) -> list[EventRow]:
+    def spy(user_id: str, *a: object, **kw: object) -> list[LogEvent]:
         reads.append(user_id)
         return user_events(user_id, *a, **kw)  # type: ignore[arg-type]
 

@@ -20,7 +20,7 @@ from fyp.storage import migrate
 from fyp.storage.data import DataStore, open_data_store
 from fyp.storage.data.schema import metadata
 
-HEAD = "0003"
+HEAD = "0004"
 
 
 def _sql_only(store: DataStore) -> None:

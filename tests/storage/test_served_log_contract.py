@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from fyp.models import User
-from fyp.storage.data import DataStore, EventRow, ServedRow
+from fyp.storage.data import DataStore, EventRow, ServedRow, log_event
 
 T0 = 1_714_979_289_123
 
@@ -79,9 +79,18 @@ def test_user_events_are_the_newest_since_oldest_first(store: DataStore) -> None
         [_event(f"e{i}", "u1", T0 + i * 1000) for i in range(6)] + [_event("x", "u2", T0)]
     )
     got = store.user_events("u1", T0 + 1000, limit=3)
-    assert [e["event_id"] for e in got] == ["e3", "e4", "e5"]
-    # the rows are the log's own: every field as appended
-    assert got[0] == _event("e3", "u1", T0 + 3000)
-    assert [e["event_id"] for e in store.user_events("u1", T0 + 4000)] == ["e4", "e5"]
-    assert store.user_events("u2", 0, limit=10)[0]["event_id"] == "x"
+    assert [e.ts_ms for e in got] == [T0 + 3000, T0 + 4000, T0 + 5000]
+    # the online state's part of the log's own rows, every field as appended
+    assert got[0] == log_event(_event("e3", "u1", T0 + 3000))
+    assert [e.ts_ms for e in store.user_events("u1", T0 + 4000)] == [T0 + 4000, T0 + 5000]
+    assert store.user_events("u2", 0, limit=10) == [log_event(_event("x", "u2", T0))]
     assert store.user_events("nobody", 0) == []
+
+
+def test_user_events_with_the_same_time_keep_log_order(store: DataStore) -> None:
+    store.upsert_users([User(id="u1")])
+    kinds = ["play", "like", "skip", "share"]
+    rows = [{**_event(f"s{i}", "u1", T0), "type": k} for i, k in enumerate(kinds)]
+    store.append_events(rows)  # type: ignore[arg-type]
+    assert [e.type for e in store.user_events("u1", 0)] == kinds
+    assert [e.type for e in store.user_events("u1", 0, limit=2)] == kinds[2:]

@@ -12,8 +12,7 @@ still sees every event.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
 
 from fyp.config import Settings
 from fyp.pipeline.catalog_index import CatalogIndex
@@ -30,7 +29,7 @@ from fyp.storage.cache import (
     Reset,
     compact,
 )
-from fyp.storage.data import DataStore, EventRow, event_row
+from fyp.storage.data import DataStore, EventRow, LogEvent, event_row, log_event
 from fyp.types import now_ms
 
 log = logging.getLogger("fyp.events")
@@ -76,7 +75,7 @@ class OnlineUpdater:
             warm = self._warm_among({r["user_id"] for r in rows})
             ops: list[Op] = []
             for r in rows:
-                ops.extend(self.ops(r, now, user=r["user_id"] in warm))
+                ops.extend(self.ops(log_event(r), now, user=r["user_id"] in warm))
             self.online.apply(ops)
         except OnlineUnavailable as e:
             # The events are durable; the online state misses them until a user goes cold and
@@ -105,7 +104,7 @@ class OnlineUpdater:
                 break
             ops: list[Op] = []
             for _, e in page:
-                ops.extend(self.ops(event_row(e), now, user=False))
+                ops.extend(self.ops(log_event(event_row(e)), now, user=False))
             self.online.apply(ops)
             n += len(page)
             after = page[-1][0]
@@ -130,26 +129,26 @@ class OnlineUpdater:
         o = self.settings.online
         return compact(ops, o.recent_size, o.affinity_half_life_h * 3_600_000)
 
-    def ops(
-        self, e: Mapping[str, Any], now: int, *, user: bool = True, video: bool = True
-    ) -> list[Op]:
+    def ops(self, e: LogEvent, now: int, *, user: bool = True, video: bool = True) -> list[Op]:
         """The updates one event makes: per video (``video``) and per user (``user``)."""
+        kind = e.type
+        if kind == "impression" and not video:
+            return []  # an impression only counts for the video
         w = self.settings.training.weights
-        uid: str = e["user_id"]
-        vid: str | None = e["video_id"]
-        kind: str = e["type"]
-        ts = min(int(e["ts_ms"]), now)
+        uid, vid = e.user_id, e.video_id
+        ts = min(e.ts_ms, now)
         meta = self.catalog.get(vid) if vid else None
-        creator = e["creator_id"] or (meta.creator_id if meta else None)
+        creator = e.creator_id or (meta.creator_id if meta else None)
+        video = video and vid is not None
         out: list[Op] = []
 
         def count(name: str, n: int = 1) -> None:
-            if video and vid:
-                out.append(Count(vid, name, n))
+            if video:
+                out.append(Count(vid, name, n))  # type: ignore[arg-type]
 
         def heat(delta: float) -> None:
-            if video and vid and delta:
-                out.append(Heat(vid, meta.region if meta else None, delta, ts))
+            if video and delta:
+                out.append(Heat(vid, meta.region if meta else None, delta, ts))  # type: ignore[arg-type]
 
         def taste(weight: float, engage: bool) -> None:
             if not user:
@@ -174,7 +173,7 @@ class OnlineUpdater:
         elif kind == "play":
             count("plays")
             duration = meta.duration_ms if meta else None
-            watch = e["watch_ms"] or 0
+            watch = e.watch_ms or 0
             if duration:
                 completion = watch / duration
                 weight = w.play * min(completion, w.completion_cap)
@@ -216,8 +215,8 @@ class OnlineUpdater:
                 mute("sound", meta.sound_id if meta else None)
             else:
                 mute("creator", creator)
-                mute("sound", e["sound_id"])
-                mute("hashtag", e["hashtag"])
+                mute("sound", e.sound_id)
+                mute("hashtag", e.hashtag)
         elif kind == "report":
             count("reports")
             mute("report", vid)

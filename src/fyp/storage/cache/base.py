@@ -94,7 +94,7 @@ class Heat:
 
 @dataclass(frozen=True, slots=True)
 class MarkWarm:
-    """The user's state now reflects their logged history (see ``OnlineState.is_warm``)."""
+    """The user's state now reflects their logged history (see ``OnlineState.warm_users``)."""
 
     user_id: str
 
@@ -121,12 +121,16 @@ def compact(ops: Sequence[Op], recent_size: int, half_life_ms: float) -> list[Op
     for op in ops:
         if isinstance(op, Affinity):
             k = (op.user_id, op.kind, op.key)
-            v, ts = scores.get(k, (0.0, op.ts_ms))
-            t = max(ts, op.ts_ms)
-            scores[k] = (
-                decayed(v, ts, t, half_life_ms) + decayed(op.delta, op.ts_ms, t, half_life_ms),
-                t,
-            )
+            have = scores.get(k)
+            if have is None:
+                scores[k] = (op.delta, op.ts_ms)
+                continue
+            # ``decayed`` inlined (a replay folds thousands): the older side decays to the newer
+            v, ts = have
+            if op.ts_ms >= ts:
+                scores[k] = (v * 2.0 ** ((ts - op.ts_ms) / half_life_ms) + op.delta, op.ts_ms)
+            else:
+                scores[k] = (v + op.delta * 2.0 ** ((op.ts_ms - ts) / half_life_ms), ts)
         elif isinstance(op, Engage):
             engages.append(op)
         elif isinstance(op, Reset):

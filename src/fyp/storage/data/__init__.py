@@ -9,10 +9,12 @@ from fyp.storage.data.base import (
     DataStore,
     EventRow,
     LeaseRow,
+    LogEvent,
     MigrationStatus,
     ServedRow,
     StoreUnavailable,
     event_row,
+    log_event,
 )
 
 __all__ = [
@@ -20,10 +22,12 @@ __all__ = [
     "DataStore",
     "EventRow",
     "LeaseRow",
+    "LogEvent",
     "MigrationStatus",
     "ServedRow",
     "StoreUnavailable",
     "event_row",
+    "log_event",
     "open_data_store",
 ]
 

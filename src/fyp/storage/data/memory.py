@@ -17,10 +17,12 @@ from fyp.storage.data.base import (
     ExperimentRow,
     Exposure,
     LeaseRow,
+    LogEvent,
     MigrationStatus,
     ServedRow,
     event_row,
     graph_rows,
+    log_event,
 )
 from fyp.types import from_ms, now_ms, to_ms
 
@@ -322,10 +324,10 @@ class MemoryDataStore:
         start = max(after_seq, 0)
         return [(start + i + 1, r) for i, r in enumerate(self._served[start : start + limit])]
 
-    def user_events(self, user_id: str, since_ms: int, limit: int = 500) -> list[EventRow]:
+    def user_events(self, user_id: str, since_ms: int, limit: int = 500) -> list[LogEvent]:
         mine = [e for e in self._events if e.user_id == user_id and _exact_ms(e.ts) >= since_ms]
-        mine.sort(key=lambda e: e.ts)
-        return [event_row(e) for e in mine[-limit:]] if limit > 0 else []
+        mine.sort(key=lambda e: e.ts)  # stable: ties keep log order
+        return [log_event(event_row(e)) for e in mine[-limit:]] if limit > 0 else []
 
     # -- leases --
     @property

