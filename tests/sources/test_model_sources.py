@@ -4,6 +4,7 @@ them returns nothing, without error, when no model is active."""
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -11,7 +12,7 @@ import numpy.typing as npt
 import pytest
 
 from fyp.pipeline.candidate import Candidate
-from fyp.scorers.action_scorer import ActionScorer, heuristic, heuristic_batch
+from fyp.scorers.action_scorer import COLUMNS, ActionScorer, heuristic, heuristic_batch
 from fyp.sources.content_source import ContentSource
 from fyp.sources.embedding_source import EmbeddingSource
 from fyp.sources.item_neighbours_source import ItemNeighboursSource
@@ -107,7 +108,7 @@ def test_the_batched_heuristic_matches_the_scalar_one() -> None:
         {"emb_score": -3.0, "aff_creator": -4.0, "v_complete_rate": 0.9, "v_share_rate": 0.2},
         {},
     ]
-    batch = heuristic_batch(rows)
+    batch = heuristic_batch(np.array([[f.get(c, math.nan) for c in COLUMNS] for f in rows]))
     for i, f in enumerate(rows):
         for action, p in heuristic(f).items():
             assert batch[action][i] == pytest.approx(p), (i, action)

@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import math
 
-from fyp.pipeline.candidate import Candidate
+import numpy as np
+
+from fyp.pipeline.candidate import Candidate, FeatureRow
 from fyp.pipeline.query import Query
 from fyp.pipeline.stages import StageBase
 from fyp.storage.cache import VideoStats
@@ -23,79 +25,135 @@ PRIOR_N = 5.0
 _EMPTY = VideoStats()
 
 
+# The features, in the order of the request's feature matrix (``FeatureRow``).
+VIDEO_COUNTS = ("impressions", "plays", "completes", "likes", "shares", "skips", "not_interested")
+FEATURES = (
+    "source_score",
+    "rank_frac",
+    "n_sources",
+    "emb_score",
+    "u_recent",
+    "v_impressions_log",
+    "v_complete_rate",
+    "v_like_rate",
+    "v_share_rate",
+    "v_skip_rate",
+    "v_ni_rate",
+    "v_velocity_log",
+    *(f"src_{name}" for name in SOURCES),
+    "aff_hashtag_max",
+    "aff_hashtag_sum",
+    "aff_creator",
+    "aff_sound",
+    "skip_streak",
+    "interest_match",
+    "following",
+    "age_h_log",
+    "duration_s",
+    "region_match",
+    "language_match",
+)
+FEATURE_INDEX = {name: j for j, name in enumerate(FEATURES)}
+_SRC = {name: FEATURE_INDEX[f"src_{name}"] for name in SOURCES}
+_META = FEATURE_INDEX["aff_hashtag_max"]  # the columns from here on need the catalog data
+
+
 class FeaturesHydrator(StageBase):
-    """Computes the named ranker features of each candidate: the same dict is used by the
-    scorer and logged with the served item, so the ranker trains on exactly what it will see.
+    """Computes the named ranker features of every candidate as one matrix (``FEATURES``
+    columns); each candidate's ``features`` is its row. The same values go to the scorers and
+    to the served log, so the ranker trains on exactly what it will see.
     """
 
     async def hydrate(self, query: Query, cands: list[Candidate]) -> list[Candidate]:
+        n = len(cands)
+        x = np.full((n, len(FEATURES)), math.nan)
+        if n == 0:
+            return cands
         st = query.state
         tags = st.affinities.get("hashtag", {})
         creators = st.affinities.get("creator", {})
         sounds = st.affinities.get("sound", {})
         skips = st.affinities.get("skip", {})
         interests = set(query.user.interests)
-        emb: list[float] = [math.nan] * len(cands)
-        if query.models is not None and query.user_vector is not None:
-            emb = [
-                float(x)
-                for x in query.models.affinity(query.user_vector, [c.video_id for c in cands])
-            ]
-        n_recent = float(len(st.recent))
         following, region, language = query.following, query.region, query.language
-        now, log1p, nan = query.now_ms, math.log1p, math.nan
-        pc, pl, ps, pk, pn = (
-            PRIORS[a] * PRIOR_N for a in ("complete", "like", "share", "skip", "not_interested")
-        )
-        src_names = {name: f"src_{name}" for name in SOURCES}
-        out: list[dict[str, float]] = []
-        for c, e in zip(cands, emb, strict=True):
-            m = c.meta
-            st_ = c.stats or _EMPTY
-            n = st_.counts.get
-            plays = n("plays", 0)
-            shown = max(n("impressions", 0), plays)
-            # One dict literal (much cheaper than item by item); smoothed rates are
-            # (hits + prior * PRIOR_N) / (shown + PRIOR_N).
-            f: dict[str, float] = {
-                "source_score": c.source_score,
-                "rank_frac": c.rank_frac,
-                "n_sources": float(len(c.sources)),
-                "emb_score": e,
-                "u_recent": n_recent,
-                "v_impressions_log": log1p(shown),
-                "v_complete_rate": (n("completes", 0) + pc) / (plays + PRIOR_N),
-                "v_like_rate": (n("likes", 0) + pl) / (shown + PRIOR_N),
-                "v_share_rate": (n("shares", 0) + ps) / (shown + PRIOR_N),
-                "v_skip_rate": (n("skips", 0) + pk) / (shown + PRIOR_N),
-                "v_ni_rate": (n("not_interested", 0) + n("reports", 0) + pn) / (shown + PRIOR_N),
-                "v_velocity_log": log1p(max(0.0, st_.velocity)),
-            }
-            for name in c.sources:
-                src = src_names.get(name)
-                if src is not None:
-                    f[src] = 1.0
-            if m is not None:
-                tag_aff = [tags.get(t, 0.0) for t in m.hashtags] if tags else []
-                creator = m.creator_id
-                f.update(
-                    {
-                        "aff_hashtag_max": max(tag_aff, default=0.0),
-                        "aff_hashtag_sum": sum(tag_aff),
-                        "aff_creator": creators.get(creator, 0.0),
-                        "aff_sound": sounds.get(m.sound_id, 0.0) if m.sound_id else 0.0,
-                        "skip_streak": skips.get(creator, 0.0),
-                        "interest_match": (
-                            float(len(interests.intersection(m.hashtags))) if interests else 0.0
-                        ),
-                        "following": 1.0 if creator in following else 0.0,
-                        "age_h_log": log1p(max(0, now - m.created_ms) / 3_600_000),
-                        "duration_s": m.duration_ms / 1000 if m.duration_ms else nan,
-                        "region_match": float(m.region is not None and m.region == region),
-                        "language_match": float(m.language is not None and m.language == language),
-                    }
+
+        # -- per candidate: what only Python can gather (dict look-ups), as tuples --
+        base: list[tuple[float, ...]] = []
+        meta_rows: list[int] = []
+        meta: list[tuple[float, ...]] = []
+        for i, c in enumerate(cands):
+            s_ = c.stats or _EMPTY
+            n_ = s_.counts.get
+            base.append(
+                (
+                    c.source_score,
+                    c.rank_frac,
+                    len(c.sources),
+                    s_.velocity,
+                    *[n_(k, 0) for k in VIDEO_COUNTS],
+                    n_("reports", 0),
                 )
-            out.append(f)
-        for c, f in zip(cands, out, strict=True):
-            c.features = f
+            )
+            for name in c.sources:
+                j = _SRC.get(name)
+                if j is not None:
+                    x[i, j] = 1.0
+            m = c.meta
+            if m is None:
+                continue
+            tag_aff = [tags.get(t, 0.0) for t in m.hashtags] if tags else []
+            creator = m.creator_id
+            meta_rows.append(i)
+            meta.append(
+                (
+                    max(tag_aff, default=0.0),
+                    sum(tag_aff),
+                    creators.get(creator, 0.0),
+                    sounds.get(m.sound_id, 0.0) if m.sound_id else 0.0,
+                    skips.get(creator, 0.0),
+                    float(len(interests.intersection(m.hashtags))) if interests else 0.0,
+                    1.0 if creator in following else 0.0,
+                    m.created_ms,
+                    m.duration_ms or math.nan,
+                    float(m.region is not None and m.region == region),
+                    float(m.language is not None and m.language == language),
+                )
+            )
+
+        # -- the arithmetic, column by column --
+        b = np.array(base, dtype=np.float64)
+        col = FEATURE_INDEX
+        x[:, col["source_score"]] = b[:, 0]
+        x[:, col["rank_frac"]] = b[:, 1]
+        x[:, col["n_sources"]] = b[:, 2]
+        x[:, col["v_velocity_log"]] = np.log1p(np.maximum(0.0, b[:, 3]))
+        imp, plays, completes, likes, shares, skips_n, ni = (b[:, 4 + k] for k in range(7))
+        shown = np.maximum(imp, plays)
+        # smoothed rates: (hits + prior * PRIOR_N) / (shown + PRIOR_N)
+        x[:, col["v_impressions_log"]] = np.log1p(shown)
+        x[:, col["v_complete_rate"]] = (completes + PRIORS["complete"] * PRIOR_N) / (
+            plays + PRIOR_N
+        )
+        x[:, col["v_like_rate"]] = (likes + PRIORS["like"] * PRIOR_N) / (shown + PRIOR_N)
+        x[:, col["v_share_rate"]] = (shares + PRIORS["share"] * PRIOR_N) / (shown + PRIOR_N)
+        x[:, col["v_skip_rate"]] = (skips_n + PRIORS["skip"] * PRIOR_N) / (shown + PRIOR_N)
+        x[:, col["v_ni_rate"]] = (ni + b[:, 11] + PRIORS["not_interested"] * PRIOR_N) / (
+            shown + PRIOR_N
+        )
+        x[:, col["u_recent"]] = float(len(st.recent))
+        if query.models is not None and query.user_vector is not None:
+            x[:, col["emb_score"]] = query.models.affinity(
+                query.user_vector, [c.video_id for c in cands]
+            )
+        if meta_rows:
+            mm = np.array(meta, dtype=np.float64)
+            rows = np.array(meta_rows, dtype=np.intp)
+            x[rows, _META : _META + 7] = mm[:, :7]  # aff_* .. following: in FEATURES order
+            age_ms = np.maximum(0.0, query.now_ms - mm[:, 7])
+            x[rows, col["age_h_log"]] = np.log1p(age_ms / 3_600_000)
+            x[rows, col["duration_s"]] = mm[:, 8] / 1000
+            x[rows, col["region_match"]] = mm[:, 9]
+            x[rows, col["language_match"]] = mm[:, 10]
+        for i, c in enumerate(cands):
+            c.features = FeatureRow(x, FEATURES, FEATURE_INDEX, i)
         return cands

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
 
 from fyp.pipeline.catalog_index import VideoMeta
 from fyp.storage.cache import VideoStats
@@ -17,7 +21,8 @@ class Candidate:
         source: the source that found it best (its reason code); ``sources`` holds every
             source's score for it.
         exploration: served on an exploration slot (the fresh pool's bandit).
-        features: named ranker features, logged with the served item.
+        features: named ranker features, logged with the served item (a ``FeatureRow`` of
+            the request's feature matrix, or any mapping).
         predictions: predicted probability per action (ranker or heuristic).
         parts: the additive parts of ``score`` (for explanations).
         repeat: already served within the horizon; only used when the catalog is exhausted.
@@ -31,7 +36,7 @@ class Candidate:
     exploration: bool = False
     meta: VideoMeta | None = None
     stats: VideoStats | None = None
-    features: dict[str, float] = field(default_factory=dict)
+    features: Mapping[str, float] = field(default_factory=dict)
     predictions: dict[str, float] = field(default_factory=dict)
     parts: dict[str, float] = field(default_factory=dict)
     score: float = math.nan
@@ -40,3 +45,57 @@ class Candidate:
     @property
     def creator_id(self) -> str | None:
         return self.meta.creator_id if self.meta else None
+
+
+class FeatureRow(Mapping[str, float]):
+    """One candidate's features as a row of the request's feature matrix: the scorers read the
+    matrix in one piece (``feature_matrix``), the served log and explanations read names. A
+    missing feature is NaN in the matrix and absent from the mapping."""
+
+    __slots__ = ("index", "matrix", "names", "row")
+
+    def __init__(
+        self,
+        matrix: npt.NDArray[np.float64],
+        names: Sequence[str],
+        index: Mapping[str, int],
+        row: int,
+    ) -> None:
+        self.matrix, self.names, self.index, self.row = matrix, names, index, row
+
+    def __getitem__(self, name: str) -> float:
+        v = float(self.matrix[self.row, self.index[name]])
+        if math.isnan(v):
+            raise KeyError(name)
+        return v
+
+    def __iter__(self) -> Iterator[str]:
+        values = self.matrix[self.row]
+        return (n for n, v in zip(self.names, values.tolist(), strict=True) if not math.isnan(v))
+
+    def __len__(self) -> int:
+        return int(np.count_nonzero(~np.isnan(self.matrix[self.row])))
+
+    def __repr__(self) -> str:
+        return f"FeatureRow({dict(self)!r})"
+
+
+def feature_matrix(cands: Sequence[Candidate], names: Sequence[str]) -> npt.NDArray[np.float64]:
+    """The named features of ``cands`` as an (n, len(names)) matrix, NaN where missing: a
+    gather from the hydrator's matrix when every candidate is a row of the same one, else
+    name by name."""
+    n = len(cands)
+    first = cands[0].features if n else None
+    if isinstance(first, FeatureRow) and all(
+        isinstance(c.features, FeatureRow) and c.features.matrix is first.matrix for c in cands
+    ):
+        rows = np.fromiter((c.features.row for c in cands), np.intp, n)  # type: ignore[attr-defined]
+        out = np.full((n, len(names)), math.nan)
+        have = [(j, first.index[name]) for j, name in enumerate(names) if name in first.index]
+        if have:
+            dst, src = (np.array(x, dtype=np.intp) for x in zip(*have, strict=True))
+            out[:, dst] = first.matrix[np.ix_(rows, src)]
+        return out
+    return np.array(
+        [[c.features.get(name, math.nan) for name in names] for c in cands], dtype=np.float64
+    ).reshape(n, len(names))

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from fyp.pipeline.candidate import Candidate
+from fyp.pipeline.candidate import Candidate, feature_matrix
 from fyp.pipeline.query import Query
 from fyp.pipeline.stages import StageBase
 
@@ -70,10 +70,9 @@ COLUMNS = (
 )
 
 
-def heuristic_batch(features: list[dict[str, float]]) -> dict[str, npt.NDArray[np.float64]]:
-    """``heuristic`` over many candidates at once (same numbers, one numpy pass)."""
-    x = np.array([[f.get(c, math.nan) for c in COLUMNS] for f in features], dtype=np.float64)
-    x = x.reshape(len(features), len(COLUMNS))
+def heuristic_batch(x: npt.NDArray[np.float64]) -> dict[str, npt.NDArray[np.float64]]:
+    """``heuristic`` over many candidates at once (same numbers, one numpy pass): ``x`` holds
+    their ``COLUMNS`` features, NaN where missing (see ``feature_matrix``)."""
     col = {c: i for i, c in enumerate(COLUMNS)}
     emb = x[:, col["emb_score"]]
     x = np.nan_to_num(x, nan=0.0)
@@ -101,13 +100,10 @@ class ActionScorer(StageBase):
     def score(self, query: Query, cands: list[Candidate]) -> list[Candidate]:
         if not cands:
             return cands
-        preds = heuristic_batch([c.features for c in cands])
+        preds = heuristic_batch(feature_matrix(cands, COLUMNS))
         ranker = query.models.ranker if query.models is not None else None
         if ranker is not None:
-            names: list[str] = list(ranker.feature_names)
-            x = np.array(
-                [[c.features.get(n, math.nan) for n in names] for c in cands], dtype=np.float64
-            ).reshape(len(cands), len(names))
+            x = feature_matrix(cands, list(ranker.feature_names))
             for action, values in ranker.predict(x).items():
                 preds[action] = np.asarray(values, dtype=np.float64)
         actions = list(preds)

@@ -1,0 +1,126 @@
+"""The features hydrator's matrix against a plain per-candidate reference, and the scorers'
+gather of named features from it."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+
+from fyp.hydrators.features_hydrator import FEATURES, PRIOR_N, PRIORS, FeaturesHydrator
+from fyp.models import User
+from fyp.pipeline.candidate import Candidate, FeatureRow, feature_matrix
+from fyp.storage.cache import UserState, VideoStats
+from tests.pipeline.support import NOW, cand, make_query
+
+
+def reference(query: Any, c: Candidate, emb: float) -> dict[str, float]:
+    """The features of one candidate written out plainly (what the hydrator must compute)."""
+    st = query.state
+    n = (c.stats or VideoStats()).counts.get
+    plays = n("plays", 0)
+    shown = max(n("impressions", 0), plays)
+    f = {
+        "source_score": c.source_score,
+        "rank_frac": c.rank_frac,
+        "n_sources": float(len(c.sources)),
+        "emb_score": emb,
+        "u_recent": float(len(st.recent)),
+        "v_impressions_log": math.log1p(shown),
+        "v_complete_rate": (n("completes", 0) + PRIORS["complete"] * PRIOR_N) / (plays + PRIOR_N),
+        "v_like_rate": (n("likes", 0) + PRIORS["like"] * PRIOR_N) / (shown + PRIOR_N),
+        "v_share_rate": (n("shares", 0) + PRIORS["share"] * PRIOR_N) / (shown + PRIOR_N),
+        "v_skip_rate": (n("skips", 0) + PRIORS["skip"] * PRIOR_N) / (shown + PRIOR_N),
+        "v_ni_rate": (n("not_interested", 0) + n("reports", 0) + PRIORS["not_interested"] * PRIOR_N)
+        / (shown + PRIOR_N),
+        "v_velocity_log": math.log1p(max(0.0, (c.stats or VideoStats()).velocity)),
+    }
+    for name in c.sources:
+        if f"src_{name}" in FEATURES:
+            f[f"src_{name}"] = 1.0
+    m = c.meta
+    if m is not None:
+        aff = st.affinities
+        tags = [aff.get("hashtag", {}).get(t, 0.0) for t in m.hashtags]
+        f |= {
+            "aff_hashtag_max": max(tags, default=0.0),
+            "aff_hashtag_sum": sum(tags),
+            "aff_creator": aff.get("creator", {}).get(m.creator_id, 0.0),
+            "aff_sound": aff.get("sound", {}).get(m.sound_id, 0.0) if m.sound_id else 0.0,
+            "skip_streak": aff.get("skip", {}).get(m.creator_id, 0.0),
+            "interest_match": float(len(set(query.user.interests) & set(m.hashtags))),
+            "following": float(m.creator_id in query.following),
+            "age_h_log": math.log1p(max(0, query.now_ms - m.created_ms) / 3_600_000),
+            "duration_s": m.duration_ms / 1000 if m.duration_ms else math.nan,
+            "region_match": float(m.region is not None and m.region == query.region),
+            "language_match": float(m.language is not None and m.language == query.language),
+        }
+    return {k: v for k, v in f.items() if not math.isnan(v)}
+
+
+def world() -> tuple[Any, list[Candidate]]:
+    state = UserState(
+        recent=[("v9", 1.0), ("v8", 0.5)],
+        affinities={
+            "hashtag": {"t1": 2.0, "t2": -1.0},
+            "creator": {"c2": 1.5},
+            "skip": {"c3": 2.0},
+        },
+        warm=True,
+    )
+    query = make_query(
+        user=User(id="u1", region="US", language="en", interests=["t1"]),
+        state=state,
+        following={"c4"},
+    )
+    cands = [cand(i) for i in range(8)]
+    counts = {"impressions": 40, "plays": 30, "completes": 12}
+    cands[1].stats = VideoStats(counts=counts, velocity=3.0)
+    cands[2].stats = VideoStats(counts={"plays": 9, "likes": 4, "reports": 1, "skips": 2})
+    cands[3].sources = {"fresh": 0.4, "trending": 0.2, "unknown": 1.0}
+    cands[3].source_score, cands[3].rank_frac = 0.4, 0.25
+    assert cands[4].meta is not None and cands[5].meta is not None
+    cands[4].meta = dataclasses.replace(
+        cands[4].meta, region="US", language="en", duration_ms=None, hashtags=("t1", "t2")
+    )
+    cands[5].meta = dataclasses.replace(cands[5].meta, created_ms=NOW + 5_000)  # clock skew
+    cands[6].meta = None  # not servable: only the video-side features
+    return query, cands
+
+
+def test_the_matrix_holds_what_the_plain_reference_computes() -> None:
+    query, cands = world()
+    out = asyncio.run(FeaturesHydrator().hydrate(query, cands))
+    assert out is cands
+    for c in out:
+        assert isinstance(c.features, FeatureRow)
+        expected = reference(query, c, math.nan)
+        assert dict(c.features) == pytest.approx(expected), c.video_id
+        assert c.features.get("emb_score", -1.0) == -1.0  # no models: missing, not zero
+    assert "aff_creator" not in cands[6].features and cands[6].features["v_like_rate"] > 0
+    assert cands[2].features["aff_creator"] == 1.5 and cands[3].features["skip_streak"] == 2.0
+    assert cands[4].features["following"] == 1.0 and cands[4].features["interest_match"] == 1.0
+
+
+def test_feature_matrix_gathers_the_same_from_rows_or_mappings() -> None:
+    query, cands = world()
+    hydrated = asyncio.run(FeaturesHydrator().hydrate(query, cands))
+    names = ["v_like_rate", "nope", "aff_creator", "src_fresh", "duration_s", "source_score"]
+    fast = feature_matrix(hydrated, names)
+    plain = [dataclasses.replace(c, features=dict(c.features)) for c in hydrated]
+    slow = feature_matrix(plain, names)
+    assert fast.shape == (len(cands), len(names))
+    np.testing.assert_array_equal(fast, slow)  # NaN where missing, on both paths
+    assert np.isnan(fast[:, 1]).all()
+    # a subset, reordered, still reads each candidate's own row
+    sub = [hydrated[5], hydrated[1]]
+    np.testing.assert_array_equal(feature_matrix(sub, names), slow[[5, 1]])
+    # candidates from two hydrations fall back to the name-by-name path
+    again = asyncio.run(FeaturesHydrator().hydrate(query, [dataclasses.replace(hydrated[0])]))
+    mixed = feature_matrix([hydrated[1], *again], names)
+    np.testing.assert_array_equal(mixed, slow[[1, 0]])
+    assert feature_matrix([], names).shape == (0, len(names))
