@@ -12,12 +12,14 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from fyp.models import User
 from fyp.storage import migrate
 from fyp.storage.data import DataStore, open_data_store
+from fyp.storage.data.base import LOG_EVENT_FIELDS
 from fyp.storage.data.schema import metadata
 
 HEAD = "0004"
@@ -121,3 +123,57 @@ def test_fresh_sqlite_file_is_not_up_to_date_until_migrated(tmp_path: Path) -> N
         assert store.existing_user_ids(["u1"]) == {"u1"}
     finally:
         store.close()
+
+
+def test_upgrading_a_store_with_events_builds_the_covering_replay_index(store: DataStore) -> None:
+    """0003 -> 0004 on a store that already logs events (PostgreSQL builds the index
+    concurrently, outside a transaction): the events stay readable, the index is valid, and on
+    SQLite a cold user's replay read never touches the table."""
+    _sql_only(store)
+    store.upsert_users([User(id="u1")])
+    row = {
+        "event_id": "e1",
+        "user_id": "u1",
+        "video_id": None,
+        "creator_id": "c1",
+        "sound_id": None,
+        "hashtag": None,
+        "type": "profile_visit",
+        "ts_ms": 1_000,
+        "received_ms": 1_000,
+        "watch_ms": None,
+        "request_id": None,
+        "extra": {"k": 1},
+    }
+    cfg = migrate._config()
+    engine = sa.create_engine(store.url)
+    try:
+        with engine.connect() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0003")
+            conn.commit()
+        assert store.migration_status().current == "0003"
+        store.append_events([row])  # type: ignore[list-item]
+        store.migrate()
+        assert store.migration_status().current == HEAD
+        assert _schema_diff(store.url) == []
+        assert [e.type for e in store.user_events("u1", 0)] == ["profile_visit"]
+        engine.dispose()  # a connection from before the upgrade may plan with the old schema
+        with engine.connect() as conn:
+            if engine.dialect.name == "postgresql":
+                valid = conn.execute(
+                    sa.text(
+                        "SELECT i.indisvalid FROM pg_index i JOIN pg_class c "
+                        "ON c.oid = i.indexrelid WHERE c.relname = 'ix_events_user_replay'"
+                    )
+                ).scalars()
+                assert list(valid) == [True]
+            else:
+                cols = ", ".join(LOG_EVENT_FIELDS)
+                plan = conn.exec_driver_sql(
+                    f"EXPLAIN QUERY PLAN SELECT {cols} FROM events WHERE user_id = 'u1' "
+                    "AND ts_ms >= 0 ORDER BY ts_ms DESC, seq DESC LIMIT 500"
+                ).all()
+                assert any("COVERING INDEX ix_events_user_replay" in str(r) for r in plan), plan
+    finally:
+        engine.dispose()

@@ -27,9 +27,13 @@ def head_revision() -> str | None:
 
 def upgrade(engine: sa.Engine, revision: str = "head") -> None:
     cfg = _config()
-    with engine.begin() as conn:
+    # Alembic runs each migration in its own transaction (``transaction_per_migration``), so a
+    # migration may step out of it for what PostgreSQL runs only outside one (CREATE INDEX
+    # CONCURRENTLY); a failed migration leaves the ones before it applied.
+    with engine.connect() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
+        conn.commit()
 
 
 def status(engine: sa.Engine) -> MigrationStatus:

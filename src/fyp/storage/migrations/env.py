@@ -15,6 +15,7 @@ context.configure(
     target_metadata=metadata,
     # SQLite cannot ALTER most things in place; batch mode copies the table instead.
     render_as_batch=connection.dialect.name == "sqlite",
+    transaction_per_migration=True,
 )
 with context.begin_transaction():
     context.run_migrations()
