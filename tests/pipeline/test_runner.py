@@ -22,6 +22,7 @@ from fyp.pipeline.runner import (
 )
 from fyp.pipeline.stages import FilterResult, StageBase
 from fyp.selectors.top_k_score_selector import TopKScoreSelector
+from fyp.storage.cache import VideoStats
 from tests.pipeline.support import cand, make_query
 
 
@@ -155,6 +156,38 @@ def test_an_awaiting_hydrator_is_cut_off_at_its_budget_and_rolled_back() -> None
     assert time.perf_counter() - t0 < 0.3 and not cancelling
     assert "overran its budget" in res.skipped["AwaitingHydrator"]
     assert all(c.features == {} for c in res.scored)
+    assert len(res.selected) == 3
+
+
+class Tagger(StageBase):
+    writes = ("stats",)
+
+    async def hydrate(self, query: Query, cands: list[Candidate]) -> list[Candidate]:
+        for c in cands:
+            c.stats = VideoStats(counts={"plays": int(c.video_id[1:])})
+        return cands
+
+
+class HalfThenFail(StageBase):
+    """Writes the features of half the candidates (the field it declares), then raises."""
+
+    writes = ("features",)
+
+    async def hydrate(self, query: Query, cands: list[Candidate]) -> list[Candidate]:
+        for c in cands[: len(cands) // 2]:
+            c.features = {"half": 1.0}
+        raise RuntimeError("feature store went away")
+
+
+def test_a_failing_hydrator_is_rolled_back_in_the_fields_it_declares() -> None:
+    p = pipeline(hydrators=[Tagger(), HalfThenFail()])
+    res = asyncio.run(run_pipeline(p, make_query(), 3))
+    assert "HalfThenFail" in res.skipped and "Tagger" not in res.skipped
+    assert all(c.features == {} for c in res.scored)
+    # what the stage before it wrote stays
+    assert all(
+        c.stats is not None and c.stats.get("plays") == int(c.video_id[1:]) for c in res.scored
+    )
     assert len(res.selected) == 3
 
 

@@ -11,6 +11,7 @@ class CatalogHydrator(StageBase):
     moderation filter removes those). Required: without it nothing could be served."""
 
     required = True
+    writes = ("meta",)
 
     def __init__(self, catalog: CatalogIndex) -> None:
         self.catalog = catalog

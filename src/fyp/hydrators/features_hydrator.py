@@ -26,7 +26,6 @@ _EMPTY = VideoStats()
 
 
 # The features, in the order of the request's feature matrix (``FeatureRow``).
-VIDEO_COUNTS = ("impressions", "plays", "completes", "likes", "shares", "skips", "not_interested")
 FEATURES = (
     "source_score",
     "rank_frac",
@@ -64,6 +63,8 @@ class FeaturesHydrator(StageBase):
     to the served log, so the ranker trains on exactly what it will see.
     """
 
+    writes = ("features",)
+
     async def hydrate(self, query: Query, cands: list[Candidate]) -> list[Candidate]:
         n = len(cands)
         x = np.full((n, len(FEATURES)), math.nan)
@@ -79,25 +80,35 @@ class FeaturesHydrator(StageBase):
 
         # -- per candidate: what only Python can gather (dict look-ups), as tuples --
         base: list[tuple[float, ...]] = []
+        found_i: list[int] = []  # (candidate, source column) of each source that found it
+        found_j: list[int] = []
         meta_rows: list[int] = []
         meta: list[tuple[float, ...]] = []
+        src = _SRC.get
         for i, c in enumerate(cands):
             s_ = c.stats or _EMPTY
             n_ = s_.counts.get
-            base.append(
+            base.append(  # unrolled: no generator per candidate
                 (
                     c.source_score,
                     c.rank_frac,
                     len(c.sources),
                     s_.velocity,
-                    *[n_(k, 0) for k in VIDEO_COUNTS],
+                    n_("impressions", 0),
+                    n_("plays", 0),
+                    n_("completes", 0),
+                    n_("likes", 0),
+                    n_("shares", 0),
+                    n_("skips", 0),
+                    n_("not_interested", 0),
                     n_("reports", 0),
                 )
             )
             for name in c.sources:
-                j = _SRC.get(name)
+                j = src(name)
                 if j is not None:
-                    x[i, j] = 1.0
+                    found_i.append(i)
+                    found_j.append(j)
             m = c.meta
             if m is None:
                 continue
@@ -121,13 +132,14 @@ class FeaturesHydrator(StageBase):
             )
 
         # -- the arithmetic, column by column --
+        x[found_i, found_j] = 1.0
         b = np.array(base, dtype=np.float64)
         col = FEATURE_INDEX
         x[:, col["source_score"]] = b[:, 0]
         x[:, col["rank_frac"]] = b[:, 1]
         x[:, col["n_sources"]] = b[:, 2]
         x[:, col["v_velocity_log"]] = np.log1p(np.maximum(0.0, b[:, 3]))
-        imp, plays, completes, likes, shares, skips_n, ni = (b[:, 4 + k] for k in range(7))
+        imp, plays, completes, likes, shares, skips_n, ni, reports = (b[:, k] for k in range(4, 12))
         shown = np.maximum(imp, plays)
         # smoothed rates: (hits + prior * PRIOR_N) / (shown + PRIOR_N)
         x[:, col["v_impressions_log"]] = np.log1p(shown)
@@ -137,7 +149,7 @@ class FeaturesHydrator(StageBase):
         x[:, col["v_like_rate"]] = (likes + PRIORS["like"] * PRIOR_N) / (shown + PRIOR_N)
         x[:, col["v_share_rate"]] = (shares + PRIORS["share"] * PRIOR_N) / (shown + PRIOR_N)
         x[:, col["v_skip_rate"]] = (skips_n + PRIORS["skip"] * PRIOR_N) / (shown + PRIOR_N)
-        x[:, col["v_ni_rate"]] = (ni + b[:, 11] + PRIORS["not_interested"] * PRIOR_N) / (
+        x[:, col["v_ni_rate"]] = (ni + reports + PRIORS["not_interested"] * PRIOR_N) / (
             shown + PRIOR_N
         )
         x[:, col["u_recent"]] = float(len(st.recent))

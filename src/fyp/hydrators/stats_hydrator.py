@@ -9,6 +9,8 @@ from fyp.storage.cache import OnlineState
 class StatsHydrator(StageBase):
     """Attaches each video's online counters and engagement velocity (one batched read)."""
 
+    writes = ("stats",)
+
     def __init__(self, online: OnlineState) -> None:
         self.online = online
 

@@ -25,16 +25,28 @@ from fyp.storage.cache import OnlineUnavailable
 
 log = logging.getLogger("fyp.feed")
 T = TypeVar("T")
-# Every field a hydrator or scorer may set: saved before each one runs and put back if it is
-# skipped (failed, overran, broke its contract), so a skipped stage leaves no trace. Stages
-# replace dict fields instead of mutating them, so saving the references is enough.
+# Every field a hydrator or scorer may set: the ones it declares (``writes``; all of these when
+# it declares none) are saved before it runs and put back if it is skipped (failed, overran,
+# broke its contract), so a skipped stage leaves no trace. Stages replace dict fields instead
+# of mutating them, so saving the references is enough.
 _FIELDS = tuple(f.name for f in dataclasses.fields(Candidate) if f.name != "video_id")
-_save = operator.attrgetter(*_FIELDS)
 
 
-def _restore(cands: list[Candidate], saved: list[tuple[object, ...]]) -> None:
-    for c, values in zip(cands, saved, strict=True):
-        for name, value in zip(_FIELDS, values, strict=True):
+_Saved = tuple[tuple[str, ...], list[tuple[object, ...]]]  # (fields, each candidate's values)
+
+
+def _save(stage: object, cands: list[Candidate]) -> _Saved:
+    fields = tuple(getattr(stage, "writes", None) or _FIELDS)
+    get = operator.attrgetter(*fields)
+    if len(fields) == 1:
+        return fields, [(get(c),) for c in cands]
+    return fields, list(map(get, cands))
+
+
+def _restore(cands: list[Candidate], saved: _Saved) -> None:
+    fields, values = saved
+    for c, row in zip(cands, values, strict=True):
+        for name, value in zip(fields, row, strict=True):
             setattr(c, name, value)
 
 
@@ -240,7 +252,7 @@ async def run_pipeline(p: Pipeline, query: Query, k: int) -> PipelineResult:
     for s in p.scorers:
         if not s.enabled(query):
             continue
-        before, saved = cands, list(map(_save, cands))
+        before, saved = cands, _save(s, cands)
         given = list(before)
         out_s = run.timed(s.name, lambda s=s, given=given: s.score(query, given))  # type: ignore[misc]
         if out_s is None:
@@ -285,7 +297,7 @@ async def _hydrate(run: _Run, p: Pipeline, query: Query, cands: list[Candidate])
     for h in p.hydrators:
         if not h.enabled(query):
             continue
-        before, saved = cands, list(map(_save, cands))
+        before, saved = cands, _save(h, cands)
         given = list(before)
         out = await run.timed_async(
             h.name,

@@ -83,6 +83,10 @@ class StageBase:
     # A required stage that overruns its budget is logged but kept (filters always are): the
     # page cannot be built without it. Failures still skip it.
     required: bool = False
+    # The candidate fields a hydrator or scorer sets (empty: any of them). The runner saves only
+    # these before the stage runs and restores them if it is skipped, so a stage must not set
+    # a field it does not declare.
+    writes: tuple[str, ...] = ()
 
     def __init_subclass__(cls) -> None:
         super().__init_subclass__()

@@ -97,6 +97,8 @@ class ActionScorer(StageBase):
     """Predicts each action's probability: the active ranker's models where it has them (one
     batched call over the named features, missing ones as NaN), the heuristic elsewhere."""
 
+    writes = ("predictions",)
+
     def score(self, query: Query, cands: list[Candidate]) -> list[Candidate]:
         if not cands:
             return cands

@@ -11,6 +11,8 @@ class BlendScorer(StageBase):
     """The final value: predicted actions weighted by ``FeedSettings.blend`` (negative weights
     for skip and not_interested). ``random_scores`` replaces it with noise (a known-bad arm)."""
 
+    writes = ("parts", "score")
+
     def score(self, query: Query, cands: list[Candidate]) -> list[Candidate]:
         fs = query.settings
         if fs.random_scores:

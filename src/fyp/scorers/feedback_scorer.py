@@ -16,6 +16,8 @@ class FeedbackScorer(StageBase):
     boost for the hashtags, creators and sounds the user just engaged with, and a penalty for a
     creator the user keeps skipping (both decay with the online affinities)."""
 
+    writes = ("parts", "score")
+
     def score(self, query: Query, cands: list[Candidate]) -> list[Candidate]:
         if query.settings.random_scores:
             return cands

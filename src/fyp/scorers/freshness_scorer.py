@@ -10,6 +10,8 @@ WEIGHT = 0.2
 class FreshnessScorer(StageBase):
     """A bonus that halves every ``freshness_half_life_h`` of a video's age."""
 
+    writes = ("parts", "score")
+
     def score(self, query: Query, cands: list[Candidate]) -> list[Candidate]:
         if query.settings.random_scores:
             return cands
