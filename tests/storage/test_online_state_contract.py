@@ -248,3 +248,29 @@ def test_compacted_ops_leave_the_same_state(online: OnlineState) -> None:
     assert full.affinity("skip", "c1") == pytest.approx(
         sum(2 ** (-(now - (T0 + i * H // 4)) / H) for i in (10, 11))
     )
+
+
+def test_memory_trending_keeps_its_top_exact_as_events_arrive() -> None:
+    """The in-process trending list is maintained per event (not re-selected from every score on
+    each read): after any mix of adds, reads and drops it equals a full sort of the scores."""
+    import random
+
+    from fyp.storage.cache.memory import _Trending
+
+    rng = random.Random(5)
+    tr = _Trending(half_life_ms=H, keep=8)
+    now = T0
+    for step in range(3000):
+        now += rng.randrange(0, 60_000)
+        vid = f"v{min(int(rng.paretovariate(1.2)), 200)}"
+        delta = rng.choice([1.0, 2.0, 5.0, 0.5]) if rng.random() > 0.01 else -3.0
+        tr.add(vid, delta, now - rng.randrange(0, 3_600_000))
+        if step % 7 == 0:
+            k = rng.choice([1, 3, 8, 8, 12])
+            got = tr.best(k, now)
+            scale = 2.0 ** (-(now - (tr.base or 0)) / H)
+            want = sorted(
+                ((v, s * scale) for v, s in tr.scores.items() if s > 0), key=lambda x: -x[1]
+            )[:k]
+            assert [s for _, s in got] == pytest.approx([s for _, s in want]), step
+            assert {v for v, _ in got} <= {v for v, s in tr.scores.items() if s > 0}

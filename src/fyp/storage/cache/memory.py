@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import heapq
+import math
 import threading
 from collections import OrderedDict, defaultdict, deque
 from collections.abc import Callable, Collection, Sequence
@@ -42,14 +43,23 @@ class _User:
 
 class _Trending:
     """Scores kept as ``delta * 2 ** ((ts - base) / hl)``: adding never rewrites old entries, and
-    the order is the decayed order. The top list is cached for a second."""
+    the order is the decayed order.
 
-    def __init__(self, half_life_ms: float) -> None:
+    The top ``keep`` entries are maintained as events arrive (every score outside them is at
+    most ``floor``), so a read sorts a few hundred entries instead of selecting from every
+    video's score: with events flowing, the old cache was dropped on each one and a million-
+    video catalog was re-ranked on nearly every request. Only a drop in a top entry's score, a
+    rebase or a read of more than ``keep`` re-select from everything.
+    """
+
+    def __init__(self, half_life_ms: float, keep: int = 500) -> None:
         self.hl = half_life_ms
+        self.keep = keep
         self.base: int | None = None
         self.scores: dict[str, float] = {}
-        self.top: list[tuple[str, float]] = []
-        self.top_ms = -1
+        self.top: dict[str, float] | None = None  # None: re-select on the next read
+        self.floor = -math.inf
+        self.ranked: list[tuple[str, float]] | None = None  # ``top`` sorted, until it changes
 
     def add(self, video_id: str, delta: float, ts_ms: int) -> None:
         if self.base is None:
@@ -59,21 +69,47 @@ class _Trending:
             shift = 2.0 ** (-exp)
             self.scores = {v: s * shift for v, s in self.scores.items()}
             self.base, exp = ts_ms, 0.0
-        self.scores[video_id] = self.scores.get(video_id, 0.0) + delta * 2.0**exp
-        self.top_ms = -1
+            self.top = None
+        new = self.scores.get(video_id, 0.0) + delta * 2.0**exp
+        self.scores[video_id] = new
+        top = self.top
+        if top is None:
+            return
+        old = top.get(video_id)
+        if old is not None:
+            if new < old:
+                self.top = None  # an outsider may now rank above it
+                return
+            top[video_id] = new
+            if old == self.floor:  # it was the lowest kept: the floor may rise
+                self.floor = min(top.values())
+        elif new > self.floor or len(top) < self.keep:
+            top[video_id] = new
+            if len(top) > self.keep:
+                del top[min(top, key=top.__getitem__)]
+            if len(top) >= self.keep:
+                self.floor = min(top.values())
+        else:
+            return
+        self.ranked = None
+
+    def _select(self, keep: int) -> None:
+        self.keep = keep
+        best = heapq.nlargest(keep, self.scores.items(), key=itemgetter(1))
+        self.top = dict(best)
+        self.floor = best[-1][1] if len(best) >= keep else -math.inf
+        self.ranked = None
 
     def best(self, k: int, now: int) -> list[tuple[str, float]]:
         if self.base is None:
             return []
-        if self.top_ms < 0 or now - self.top_ms > 1000 or len(self.top) < k:
-            keep = max(k, 500)
-            # a partial selection, not a sort of every score: a million-video catalog's
-            # scores are re-ranked once a second
-            ranked = heapq.nlargest(keep, self.scores.items(), key=itemgetter(1))
-            scale = 2.0 ** (-(now - self.base) / self.hl)
-            self.top = [(v, s * scale) for v, s in ranked if s > 0]
-            self.top_ms = now
-        return self.top[:k]
+        if self.top is None or k > self.keep:
+            self._select(max(k, self.keep))
+        if self.ranked is None:
+            assert self.top is not None
+            self.ranked = sorted(self.top.items(), key=itemgetter(1), reverse=True)
+        scale = 2.0 ** (-(now - self.base) / self.hl)
+        return [(v, s * scale) for v, s in self.ranked[:k] if s > 0]
 
 
 class MemoryOnlineState:
