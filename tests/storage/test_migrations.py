@@ -126,9 +126,10 @@ def test_fresh_sqlite_file_is_not_up_to_date_until_migrated(tmp_path: Path) -> N
 
 
 def test_upgrading_a_store_with_events_builds_the_covering_replay_index(store: DataStore) -> None:
-    """0003 -> 0004 on a store that already logs events (PostgreSQL builds the index
-    concurrently, outside a transaction): the events stay readable, the index is valid, and on
-    SQLite a cold user's replay read never touches the table."""
+    """0003 -> 0004 on a store that already logs events and a leftover of an interrupted
+    upgrade (PostgreSQL builds the index concurrently, outside a transaction): the events stay
+    readable, the index is valid and complete, and on SQLite a cold user's replay read never
+    touches the table."""
     _sql_only(store)
     store.upsert_users([User(id="u1")])
     row = {
@@ -154,6 +155,8 @@ def test_upgrading_a_store_with_events_builds_the_covering_replay_index(store: D
             conn.commit()
         assert store.migration_status().current == "0003"
         store.append_events([row])  # type: ignore[list-item]
+        with engine.begin() as conn:  # what an interrupted earlier upgrade may leave behind
+            conn.exec_driver_sql("CREATE INDEX ix_events_user_replay ON events (user_id)")
         store.migrate()
         assert store.migration_status().current == HEAD
         assert _schema_diff(store.url) == []

@@ -40,14 +40,28 @@ def upgrade() -> None:
         # CONCURRENTLY: ingestion keeps writing to the event log while the index builds (a
         # plain CREATE INDEX would hold off every insert for the whole build). It cannot run
         # inside a transaction, hence the autocommit block.
+        # An interrupted concurrent build leaves an invalid index behind: drop it, so running
+        # the upgrade again just works.
         with op.get_context().autocommit_block():
+            op.drop_index(
+                "ix_events_user_replay",
+                table_name="events",
+                postgresql_concurrently=True,
+                if_exists=True,
+            )
             op.create_index(
                 "ix_events_user_replay", "events", COLUMNS, postgresql_concurrently=True
             )
-            op.drop_index("ix_events_user_ts", table_name="events", postgresql_concurrently=True)
+            op.drop_index(
+                "ix_events_user_ts",
+                table_name="events",
+                postgresql_concurrently=True,
+                if_exists=True,
+            )
         return
+    op.drop_index("ix_events_user_replay", table_name="events", if_exists=True)
     op.create_index("ix_events_user_replay", "events", COLUMNS)
-    op.drop_index("ix_events_user_ts", table_name="events")
+    op.drop_index("ix_events_user_ts", table_name="events", if_exists=True)
 
 
 def downgrade() -> None:
