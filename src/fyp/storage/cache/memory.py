@@ -147,10 +147,18 @@ class MemoryOnlineState:
 
     def apply(self, ops: Sequence[Op]) -> None:
         with self._lock:
+            last: tuple[str, _User] | None = None  # a replay is hundreds of one user's ops
             for op in ops:
-                self._apply(op)
+                if isinstance(op, (Count, Heat)):
+                    self._apply(op)
+                    continue
+                if last is None or last[0] != op.user_id:
+                    u = self._user(op.user_id, create=True)
+                    assert u is not None
+                    last = (op.user_id, u)
+                self._apply_user(last[1], op)
 
-    def _apply(self, op: Op) -> None:
+    def _apply(self, op: Count | Heat) -> None:
         if isinstance(op, Count):
             c = self._counts[op.video_id]
             c[op.counter] = c.get(op.counter, 0) + op.n
@@ -164,24 +172,27 @@ class MemoryOnlineState:
                 if tr is None:
                     tr = self._trending[region] = _Trending(self._tr_hl)
                 tr.add(op.video_id, op.delta, op.ts_ms)
-        else:
-            u = self._user(op.user_id, create=True)
-            assert u is not None
-            if isinstance(op, Engage):
-                u.recent.append((op.video_id, op.weight))
-            elif isinstance(op, Affinity):
-                kind = u.scores.setdefault(op.kind, {})
-                v, ts = kind.get(op.key, (0.0, op.ts_ms))
-                t = max(ts, op.ts_ms)
-                v = decayed(v, ts, t, self._aff_hl) + decayed(op.delta, op.ts_ms, t, self._aff_hl)
-                kind[op.key] = (v, t)
-            elif isinstance(op, Reset):
-                u.scores.get(op.kind, {}).pop(op.key, None)
-            elif isinstance(op, Mute):
-                kind_m = u.mutes.setdefault(op.kind, {})
-                kind_m[op.key] = max(kind_m.get(op.key, 0), op.ts_ms)
-            elif isinstance(op, MarkWarm):
-                u.warm = True
+
+    def _apply_user(self, u: _User, op: Op) -> None:
+        if isinstance(op, Engage):
+            u.recent.append((op.video_id, op.weight))
+        elif isinstance(op, Affinity):
+            kind = u.scores.setdefault(op.kind, {})
+            have = kind.get(op.key)
+            if have is None:  # a new key (all of a cold user's replay): nothing to decay
+                kind[op.key] = (op.delta, op.ts_ms)
+                return
+            v, ts = have
+            t = max(ts, op.ts_ms)
+            v = decayed(v, ts, t, self._aff_hl) + decayed(op.delta, op.ts_ms, t, self._aff_hl)
+            kind[op.key] = (v, t)
+        elif isinstance(op, Reset):
+            u.scores.get(op.kind, {}).pop(op.key, None)
+        elif isinstance(op, Mute):
+            kind_m = u.mutes.setdefault(op.kind, {})
+            kind_m[op.key] = max(kind_m.get(op.key, 0), op.ts_ms)
+        elif isinstance(op, MarkWarm):
+            u.warm = True
 
     def user_state(self, user_id: str, now_ms: int) -> UserState:
         with self._lock:
