@@ -65,6 +65,10 @@ def test_a_scrape_reports_what_the_online_state_holds(api: Api) -> None:
     assert api.services.online is not None
     api.services.online.forget_user("u1")
     before = value(scrape(api), "fyp_online_state_size", kind="users")
+    # A user's state is built on their first feed request (a cold user's events alone only
+    # update the videos' side).
+    r = api.client.get("/v1/users/u1/feed", headers=api.app)
+    assert r.status_code == 200, r.text
     r = api.client.post("/v1/events", json={"events": [event("s1")]}, headers=api.app)
     assert r.status_code == 200, r.text
     after = scrape(api)
