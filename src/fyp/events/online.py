@@ -139,16 +139,16 @@ class OnlineUpdater:
         ts = min(e.ts_ms, now)
         meta = self.catalog.get(vid) if vid else None
         creator = e.creator_id or (meta.creator_id if meta else None)
-        video = video and vid is not None
+        counted = vid if video else None  # the video whose counters and heat this event moves
         out: list[Op] = []
 
         def count(name: str, n: int = 1) -> None:
-            if video:
-                out.append(Count(vid, name, n))  # type: ignore[arg-type]
+            if counted:
+                out.append(Count(counted, name, n))
 
         def heat(delta: float) -> None:
-            if video and delta:
-                out.append(Heat(vid, meta.region if meta else None, delta, ts))  # type: ignore[arg-type]
+            if counted and delta:
+                out.append(Heat(counted, meta.region if meta else None, delta, ts))
 
         def taste(weight: float, engage: bool) -> None:
             if not user:

@@ -85,11 +85,12 @@ def feature_matrix(cands: Sequence[Candidate], names: Sequence[str]) -> npt.NDAr
     gather from the hydrator's matrix when every candidate is a row of the same one, else
     name by name."""
     n = len(cands)
-    first = cands[0].features if n else None
+    given = [c.features for c in cands]
+    first = given[0] if n else None
     if isinstance(first, FeatureRow) and all(
-        isinstance(c.features, FeatureRow) and c.features.matrix is first.matrix for c in cands
+        isinstance(f, FeatureRow) and f.matrix is first.matrix for f in given
     ):
-        rows = np.fromiter((c.features.row for c in cands), np.intp, n)  # type: ignore[attr-defined]
+        rows = np.fromiter((f.row for f in given if isinstance(f, FeatureRow)), np.intp, n)
         out = np.full((n, len(names)), math.nan)
         have = [(j, first.index[name]) for j, name in enumerate(names) if name in first.index]
         if have:
@@ -97,5 +98,5 @@ def feature_matrix(cands: Sequence[Candidate], names: Sequence[str]) -> npt.NDAr
             out[:, dst] = first.matrix[np.ix_(rows, src)]
         return out
     return np.array(
-        [[c.features.get(name, math.nan) for name in names] for c in cands], dtype=np.float64
+        [[f.get(name, math.nan) for name in names] for f in given], dtype=np.float64
     ).reshape(n, len(names))
