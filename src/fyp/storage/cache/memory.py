@@ -23,6 +23,7 @@ from fyp.storage.cache.base import (
     Reset,
     UserState,
     VideoStats,
+    decay_add,
     decayed,
 )
 from fyp.types import now_ms
@@ -163,10 +164,9 @@ class MemoryOnlineState:
             c = self._counts[op.video_id]
             c[op.counter] = c.get(op.counter, 0) + op.n
         elif isinstance(op, Heat):
-            v, ts = self._velocity.get(op.video_id, (0.0, op.ts_ms))
-            t = max(ts, op.ts_ms)
-            v = decayed(v, ts, t, self._tr_hl) + decayed(op.delta, op.ts_ms, t, self._tr_hl)
-            self._velocity[op.video_id] = (v, t)
+            self._velocity[op.video_id] = decay_add(
+                self._velocity.get(op.video_id), op.delta, op.ts_ms, self._tr_hl
+            )
             for region in {GLOBAL, op.region or GLOBAL}:
                 tr = self._trending.get(region)
                 if tr is None:
@@ -178,14 +178,7 @@ class MemoryOnlineState:
             u.recent.append((op.video_id, op.weight))
         elif isinstance(op, Affinity):
             kind = u.scores.setdefault(op.kind, {})
-            have = kind.get(op.key)
-            if have is None:  # a new key (all of a cold user's replay): nothing to decay
-                kind[op.key] = (op.delta, op.ts_ms)
-                return
-            v, ts = have
-            t = max(ts, op.ts_ms)
-            v = decayed(v, ts, t, self._aff_hl) + decayed(op.delta, op.ts_ms, t, self._aff_hl)
-            kind[op.key] = (v, t)
+            kind[op.key] = decay_add(kind.get(op.key), op.delta, op.ts_ms, self._aff_hl)
         elif isinstance(op, Reset):
             u.scores.get(op.kind, {}).pop(op.key, None)
         elif isinstance(op, Mute):

@@ -22,6 +22,8 @@ down_revision = "0003"
 branch_labels = None
 depends_on = None
 
+# This migration's own copy of the columns (schema.REPLAY_INDEX_COLUMNS today): a migration must
+# keep building what it built when it was written, whatever the schema says later.
 COLUMNS = [
     "user_id",
     "ts_ms",
