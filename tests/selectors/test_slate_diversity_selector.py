@@ -11,8 +11,14 @@ from hypothesis import strategies as st
 
 from fyp.config import FeedSettings
 from fyp.pipeline.candidate import Candidate
-from fyp.selectors.slate_diversity_selector import SlateDiversitySelector, exploration_slots
-from fyp.selectors.top_k_score_selector import TopKScoreSelector
+from fyp.pipeline.query import Query
+from fyp.selectors.slate_diversity_selector import (
+    REPEAT_PENALTY,
+    SHORTLIST_PER_SLOT,
+    SlateDiversitySelector,
+    exploration_slots,
+)
+from fyp.selectors.top_k_score_selector import TopKScoreSelector, by_score, ranked
 from tests.pipeline.support import cand, make_query
 
 
@@ -113,3 +119,115 @@ def test_diversity_spreads_hashtags() -> None:
 
     assert tags(plain) == 1
     assert tags(diverse) == 3
+
+
+def _reference_select(query: Query, cands: list[Candidate], k: int) -> list[Candidate]:
+    """The selector as plain Python, one candidate at a time (how it was first written):
+    the array version must pick exactly the same page."""
+    fs = query.settings
+    lam = fs.diversity
+    window = max(0, fs.creator_spacing - 1)
+    if k <= 0 or not cands:
+        return []
+    if lam == 0 and window == 0 and fs.exploration_share == 0:
+        return TopKScoreSelector().select(query, cands, k)
+    order = sorted(cands, key=by_score)
+    shortlist = order[: max(k * SHORTLIST_PER_SLOT, 100)]
+    n = len(shortlist)
+    rel = {id(c): 1.0 - i / n for i, c in enumerate(shortlist)}
+    explore = sorted(
+        (c for c in cands if c.exploration and not c.repeat), key=lambda c: -c.source_score
+    )
+    slots = set(exploration_slots(k, fs.exploration_share, len(explore)))
+    pool = list(shortlist)
+    in_pool = {id(c) for c in pool}
+    pool.extend(c for c in explore if id(c) not in in_pool)
+
+    def tokens(c: Candidate) -> set[str]:
+        m = c.meta
+        return set() if m is None else {*m.hashtags, f"\x00{m.sound_id}" if m.sound_id else "\x00"}
+
+    max_sim = dict.fromkeys((id(c) for c in pool), 0.0)
+    chosen: set[int] = set()
+    on_slot: set[int] = set()
+    out: list[Candidate] = []
+    for pos in range(min(k, len(cands))):
+        recent = {c.creator_id for c in out[-window:]} if window else set()
+
+        def ok(c: Candidate, recent: set[str | None] = recent) -> bool:
+            return id(c) not in chosen and (not window or c.creator_id not in recent)
+
+        pick: Candidate | None = None
+        if pos in slots:
+            pick = next((c for c in explore if ok(c)), None)
+            if pick is not None:
+                on_slot.add(id(pick))
+        if pick is None:
+            best = -math.inf
+            for c in pool:
+                if id(c) in chosen or (window and c.creator_id in recent):
+                    continue
+                v = (1 - lam) * rel.get(id(c), 0.0) - lam * max_sim[id(c)]
+                if c.repeat:
+                    v -= REPEAT_PENALTY
+                if v > best:
+                    best, pick = v, c
+        if pick is None:
+            pick = next((c for c in order if ok(c)), None)
+        if pick is None:
+            pick = next((c for c in order if id(c) not in chosen), None)
+        if pick is None:
+            break
+        out.append(pick)
+        chosen.add(id(pick))
+        t = tokens(pick)
+        if lam > 0 and t:
+            for c in pool:
+                m = tokens(c)
+                if m and id(c) not in chosen:
+                    max_sim[id(c)] = max(max_sim[id(c)], len(m & t) / len(m | t))
+    for c in out:
+        c.exploration = id(c) in on_slot
+    return out
+
+
+@st.composite
+def tagged_slates(draw: st.DrawFn) -> tuple[list[Candidate], int, FeedSettings]:
+    """Slates whose videos draw hashtags and sounds from small vocabularies (so pages overlap),
+    some without catalog data, some repeats, many ties."""
+    cands, k, fs = draw(slates())
+    for c in cands:
+        if draw(st.integers(0, 9)) == 0:
+            c.meta = None
+        elif c.meta is not None:
+            tags = draw(st.lists(st.sampled_from("abcdefg"), max_size=4))
+            sound = draw(st.one_of(st.none(), st.sampled_from(["s1", "s2", "s3"])))
+            c.meta = dataclasses.replace(c.meta, hashtags=tuple(tags), sound_id=sound)
+        c.repeat = draw(st.integers(0, 7)) == 0
+        if draw(st.booleans()):
+            c.score = float(draw(st.integers(0, 3)))  # ties
+    return cands, k, fs
+
+
+@settings(max_examples=300, deadline=None)
+@given(tagged_slates())
+def test_slate_matches_the_plain_reference(
+    slate: tuple[list[Candidate], int, FeedSettings],
+) -> None:
+    cands, k, fs = slate
+    query = make_query(settings=fs)
+    flags = [c.exploration for c in cands]
+    want = _reference_select(query, cands, k)
+    want_flags = [c.exploration for c in want]
+    for c, f in zip(cands, flags, strict=True):  # the selector sets them on its page
+        c.exploration = f
+    got = SlateDiversitySelector().select(query, cands, k)
+    assert [c.video_id for c in got] == [c.video_id for c in want]
+    assert [c.exploration for c in got] == want_flags
+
+
+@settings(max_examples=200, deadline=None)
+@given(tagged_slates())
+def test_ranked_is_the_by_score_sort(slate: tuple[list[Candidate], int, FeedSettings]) -> None:
+    cands, _, _ = slate
+    assert [id(c) for c in ranked(cands)] == [id(c) for c in sorted(cands, key=by_score)]

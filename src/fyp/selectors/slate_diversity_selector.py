@@ -2,10 +2,12 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from fyp.pipeline.candidate import Candidate
 from fyp.pipeline.query import Query
 from fyp.pipeline.stages import Selector, StageBase
-from fyp.selectors.top_k_score_selector import TopKScoreSelector, by_score
+from fyp.selectors.top_k_score_selector import TopKScoreSelector, ranked
 
 SHORTLIST_PER_SLOT = 10
 REPEAT_PENALTY = 10.0
@@ -47,26 +49,41 @@ class SlateDiversitySelector(StageBase):
             return []
         if lam == 0 and window == 0 and fs.exploration_share == 0:
             return self.fallback.select(query, cands, k)
-        order = sorted(cands, key=by_score)
+        order = ranked(cands)
         shortlist = order[: max(k * SHORTLIST_PER_SLOT, 100)]
         n = len(shortlist)
-        rel = {id(c): 1.0 - i / n for i, c in enumerate(shortlist)}
         explore = sorted(
             (c for c in cands if c.exploration and not c.repeat), key=lambda c: -c.source_score
         )
         slots = set(exploration_slots(k, fs.exploration_share, len(explore)))
         pool = list(shortlist)
-        in_pool = {id(c) for c in pool}
-        pool.extend(c for c in explore if id(c) not in in_pool)
-        # Token sets as bit masks over this request's tokens: Jaccard by two popcounts.
-        bits: dict[str, int] = {}
-        masks: dict[int, int] = {}
-        for c in pool:
-            m = 0
-            for tok in _tokens(c):
-                m |= 1 << bits.setdefault(tok, len(bits))
-            masks[id(c)] = m
-        max_sim = dict.fromkeys(masks, 0.0)
+        at = {id(c): i for i, c in enumerate(pool)}
+        for c in explore:
+            if id(c) not in at:
+                at[id(c)] = len(pool)
+                pool.append(c)
+        p = len(pool)
+        # The pool as arrays: relevance by shortlist rank (0 for fresh-pool extras), repeats,
+        # creators as codes, and hashtags and sound as a 0/1 matrix over this request's tokens
+        # (Jaccard = intersection / union, one product a pick).
+        rel = np.zeros(p)
+        rel[:n] = 1.0 - np.arange(n) / n
+        relevance = (1 - lam) * rel
+        repeat = np.fromiter((c.repeat for c in pool), bool, p)
+        codes: dict[str | None, int] = {}
+        creator = np.fromiter(
+            (codes.setdefault(c.creator_id, len(codes)) for c in pool), np.intp, p
+        )
+        tokens: dict[str, int] = {}
+        cells = [
+            (i, tokens.setdefault(t, len(tokens))) for i, c in enumerate(pool) for t in _tokens(c)
+        ]
+        has = np.zeros((p, max(1, len(tokens))))
+        if cells:
+            has[tuple(np.array(cells, dtype=np.intp).T)] = 1.0
+        size = has.sum(axis=1)
+        max_sim = np.zeros(p)
+        open_ = np.ones(p, dtype=bool)  # not chosen yet
         chosen: set[int] = set()
         on_slot: set[int] = set()
         out: list[Candidate] = []
@@ -83,16 +100,16 @@ class SlateDiversitySelector(StageBase):
                 if pick is not None:
                     on_slot.add(id(pick))
             if pick is None:
-                best = -math.inf
-                for c in pool:
-                    key = id(c)
-                    if key in chosen or (window and c.creator_id in recent):
-                        continue
-                    v = (1 - lam) * rel.get(key, 0.0) - lam * max_sim[key]
-                    if c.repeat:
-                        v -= REPEAT_PENALTY
-                    if v > best:
-                        best, pick = v, c
+                allowed = open_.copy()
+                for cr in recent:
+                    code = codes.get(cr)
+                    if code is not None:
+                        allowed &= creator != code
+                if allowed.any():
+                    v = relevance - lam * max_sim
+                    v[repeat] -= REPEAT_PENALTY
+                    v[~allowed] = -math.inf
+                    pick = pool[int(np.argmax(v))]  # the first best, as pool order breaks ties
             if pick is None:
                 pick = next((c for c in order if ok(c)), None)
             if pick is None:  # every remaining candidate breaks the spacing: place the best
@@ -101,20 +118,17 @@ class SlateDiversitySelector(StageBase):
                 break
             out.append(pick)
             chosen.add(id(pick))
+            i = at.get(id(pick))
+            if i is not None:
+                open_[i] = False
             if lam > 0:
-                t = masks.get(id(pick))
-                if t is None:
-                    t = 0
-                    for tok in _tokens(pick):
-                        t |= 1 << bits.setdefault(tok, len(bits))
-                if t:
-                    for c in pool:
-                        key = id(c)
-                        m = masks[key]
-                        if m and key not in chosen:
-                            sim = (m & t).bit_count() / (m | t).bit_count()
-                            if sim > max_sim[key]:
-                                max_sim[key] = sim
+                mine = _tokens(pick)
+                if mine:
+                    t = np.zeros(has.shape[1])
+                    t[[tokens[x] for x in mine if x in tokens]] = 1.0
+                    inter = has @ t
+                    sim = inter / np.maximum(size + len(mine) - inter, 1.0)
+                    np.maximum(max_sim, sim, out=max_sim)
         for c in out:
             c.exploration = id(c) in on_slot
         return out
