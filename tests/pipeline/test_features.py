@@ -1,5 +1,5 @@
-"""The features hydrator's matrix against a plain per-candidate reference, and the scorers'
-gather of named features from it."""
+"""The features hydrator's matrix and the scorers' blend against plain per-candidate
+references, and the scorers' gather of named values from the stages' matrices."""
 
 from __future__ import annotations
 
@@ -13,7 +13,12 @@ import pytest
 
 from fyp.hydrators.features_hydrator import FEATURES, PRIOR_N, PRIORS, FeaturesHydrator
 from fyp.models import User
-from fyp.pipeline.candidate import Candidate, FeatureRow, feature_matrix
+from fyp.pipeline.candidate import Candidate, Row, feature_matrix
+from fyp.scorers.action_scorer import ActionScorer
+from fyp.scorers.blend_scorer import BlendScorer
+from fyp.scorers.feedback_scorer import BOOST, STREAK_PENALTY, FeedbackScorer
+from fyp.scorers.freshness_scorer import WEIGHT as FRESH_WEIGHT
+from fyp.scorers.freshness_scorer import FreshnessScorer
 from fyp.storage.cache import UserState, VideoStats
 from tests.pipeline.support import NOW, cand, make_query
 
@@ -97,7 +102,7 @@ def test_the_matrix_holds_what_the_plain_reference_computes() -> None:
     out = asyncio.run(FeaturesHydrator().hydrate(query, cands))
     assert out is cands
     for c in out:
-        assert isinstance(c.features, FeatureRow)
+        assert isinstance(c.features, Row)
         expected = reference(query, c, math.nan)
         assert dict(c.features) == pytest.approx(expected), c.video_id
         assert c.features.get("emb_score", -1.0) == -1.0  # no models: missing, not zero
@@ -124,3 +129,46 @@ def test_feature_matrix_gathers_the_same_from_rows_or_mappings() -> None:
     mixed = feature_matrix([hydrated[1], *again], names)
     np.testing.assert_array_equal(mixed, slow[[1, 0]])
     assert feature_matrix([], names).shape == (0, len(names))
+
+
+def _plain_scores(query: Any, cands: list[Candidate]) -> list[tuple[float, dict[str, float]]]:
+    """The blend, feedback and freshness scorers written out per candidate with dicts."""
+    fs = query.settings
+    out = []
+    for c in cands:
+        parts = {a: w * c.predictions.get(a, 0.0) for a, w in fs.blend.model_dump().items()}
+        score = sum(parts.values())
+        f = {k: c.features.get(k, 0.0) for k in ("aff_hashtag_max", "aff_creator", "aff_sound")}
+        streak = c.features.get("skip_streak", 0.0)
+        taste = f["aff_hashtag_max"] + 0.5 * f["aff_creator"] + 0.3 * f["aff_sound"]
+        adj = BOOST * math.tanh(taste / 2) - STREAK_PENALTY * math.tanh(0.7 * streak)
+        parts["feedback"] = adj
+        score += adj
+        if c.meta is not None:
+            hl = fs.freshness_half_life_h * 3_600_000
+            bonus = FRESH_WEIGHT * 2.0 ** (-max(0, query.now_ms - c.meta.created_ms) / hl)
+            parts["freshness"] = bonus
+            score += bonus
+        out.append((score, parts))
+    return out
+
+
+def test_the_scorers_match_a_plain_per_candidate_blend() -> None:
+    query, cands = world()
+    cands = asyncio.run(FeaturesHydrator().hydrate(query, cands))
+    cands = ActionScorer().score(query, cands)
+    assert all(isinstance(c.predictions, Row) for c in cands)
+    cands[2].predictions = {"complete": 0.5, "like": 0.1}  # any mapping: the others count as 0
+    want = _plain_scores(query, cands)
+    for s in (BlendScorer(), FeedbackScorer(), FreshnessScorer()):
+        cands = s.score(query, cands)
+    for c, (score, parts) in zip(cands, want, strict=True):
+        assert c.score == pytest.approx(score, rel=1e-12), c.video_id
+        assert dict(c.parts) == pytest.approx(parts, rel=1e-12), c.video_id
+    assert "freshness" not in cands[6].parts  # no catalog data: no freshness part
+    # a new mapping per stage (the runner restores a skipped stage's references), also when
+    # a part is added again (the per-candidate path)
+    before = cands[0].parts
+    FeedbackScorer().score(query, cands)
+    assert cands[0].parts is not before
+    assert dict(before) == pytest.approx(want[0][1], rel=1e-12)

@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-from fyp.pipeline.candidate import Candidate, FeatureRow
+from fyp.pipeline.candidate import Candidate, Row
 from fyp.pipeline.query import Query
 from fyp.pipeline.stages import StageBase
 from fyp.storage.cache import VideoStats
@@ -25,7 +25,7 @@ PRIOR_N = 5.0
 _EMPTY = VideoStats()
 
 
-# The features, in the order of the request's feature matrix (``FeatureRow``).
+# The features, in the order of the request's feature matrix (``Row``).
 FEATURES = (
     "source_score",
     "rank_frac",
@@ -167,5 +167,5 @@ class FeaturesHydrator(StageBase):
             x[rows, col["region_match"]] = mm[:, 9]
             x[rows, col["language_match"]] = mm[:, 10]
         for i, c in enumerate(cands):
-            c.features = FeatureRow(x, FEATURES, FEATURE_INDEX, i)
+            c.features = Row(x, FEATURES, FEATURE_INDEX, i)
         return cands

@@ -21,8 +21,8 @@ class Candidate:
         source: the source that found it best (its reason code); ``sources`` holds every
             source's score for it.
         exploration: served on an exploration slot (the fresh pool's bandit).
-        features: named ranker features, logged with the served item (a ``FeatureRow`` of
-            the request's feature matrix, or any mapping).
+        features: named ranker features, logged with the served item (a ``Row`` of the
+            request's feature matrix, or any mapping).
         predictions: predicted probability per action (ranker or heuristic).
         parts: the additive parts of ``score`` (for explanations).
         repeat: already served within the horizon; only used when the catalog is exhausted.
@@ -37,8 +37,8 @@ class Candidate:
     meta: VideoMeta | None = None
     stats: VideoStats | None = None
     features: Mapping[str, float] = field(default_factory=dict)
-    predictions: dict[str, float] = field(default_factory=dict)
-    parts: dict[str, float] = field(default_factory=dict)
+    predictions: Mapping[str, float] = field(default_factory=dict)
+    parts: Mapping[str, float] = field(default_factory=dict)
     score: float = math.nan
     repeat: bool = False
 
@@ -47,10 +47,11 @@ class Candidate:
         return self.meta.creator_id if self.meta else None
 
 
-class FeatureRow(Mapping[str, float]):
-    """One candidate's features as a row of the request's feature matrix: the scorers read the
-    matrix in one piece (``feature_matrix``), the served log and explanations read names. A
-    missing feature is NaN in the matrix and absent from the mapping."""
+class Row(Mapping[str, float]):
+    """One candidate's named values as a row of a per-request matrix (features, predictions,
+    score parts): a stage reads or writes the matrix in one piece (``matrix_of``), the served
+    log, the reasons and explanations read names. A NaN cell is a missing name: NaN in the
+    matrix, absent from the mapping."""
 
     __slots__ = ("index", "matrix", "names", "row")
 
@@ -77,20 +78,26 @@ class FeatureRow(Mapping[str, float]):
         return int(np.count_nonzero(~np.isnan(self.matrix[self.row])))
 
     def __repr__(self) -> str:
-        return f"FeatureRow({dict(self)!r})"
+        return f"Row({dict(self)!r})"
 
 
-def feature_matrix(cands: Sequence[Candidate], names: Sequence[str]) -> npt.NDArray[np.float64]:
-    """The named features of ``cands`` as an (n, len(names)) matrix, NaN where missing: a
-    gather from the hydrator's matrix when every candidate is a row of the same one, else
-    name by name."""
-    n = len(cands)
-    given = [c.features for c in cands]
+def rows_of(matrix: npt.NDArray[np.float64], names: Sequence[str]) -> list[Row]:
+    """Each row of ``matrix`` (columns ``names``) as a ``Row``."""
+    index = {name: j for j, name in enumerate(names)}
+    return [Row(matrix, names, index, i) for i in range(matrix.shape[0])]
+
+
+def matrix_of(
+    given: Sequence[Mapping[str, float]], names: Sequence[str]
+) -> npt.NDArray[np.float64]:
+    """The named values of ``given`` as an (n, len(names)) matrix, NaN where missing: a gather
+    from the stage's matrix when every mapping is a ``Row`` of the same one, else name by name."""
+    n = len(given)
     first = given[0] if n else None
-    if isinstance(first, FeatureRow) and all(
-        isinstance(f, FeatureRow) and f.matrix is first.matrix for f in given
+    if isinstance(first, Row) and all(
+        isinstance(f, Row) and f.matrix is first.matrix for f in given
     ):
-        rows = np.fromiter((f.row for f in given if isinstance(f, FeatureRow)), np.intp, n)
+        rows = np.fromiter((f.row for f in given if isinstance(f, Row)), np.intp, n)
         out = np.full((n, len(names)), math.nan)
         have = [(j, first.index[name]) for j, name in enumerate(names) if name in first.index]
         if have:
@@ -100,3 +107,35 @@ def feature_matrix(cands: Sequence[Candidate], names: Sequence[str]) -> npt.NDAr
     return np.array(
         [[f.get(name, math.nan) for name in names] for f in given], dtype=np.float64
     ).reshape(n, len(names))
+
+
+def feature_matrix(cands: Sequence[Candidate], names: Sequence[str]) -> npt.NDArray[np.float64]:
+    """The named features of ``cands`` (see ``matrix_of``)."""
+    return matrix_of([c.features for c in cands], names)
+
+
+def add_part(cands: Sequence[Candidate], name: str, values: npt.NDArray[np.float64]) -> None:
+    """Add one score part per candidate (NaN: none for that candidate) to its ``parts`` and
+    ``score``: a matrix with one more column when every candidate's parts are rows of the same
+    one (the blend's), else a new dict per candidate. ``parts`` is replaced, never mutated."""
+    n = len(cands)
+    if n == 0:
+        return
+    given = [c.parts for c in cands]
+    first = given[0]
+    if (
+        isinstance(first, Row)
+        and name not in first.index
+        and all(isinstance(p, Row) and p.matrix is first.matrix for p in given)
+    ):
+        names = (*first.names, name)
+        old = first.matrix[np.fromiter((p.row for p in given if isinstance(p, Row)), np.intp, n)]
+        for c, row in zip(cands, rows_of(np.column_stack([old, values]), names), strict=True):
+            c.parts = row
+    else:
+        for c, v in zip(cands, values.tolist(), strict=True):
+            if not math.isnan(v):
+                c.parts = {**c.parts, name: v}
+    for c, v in zip(cands, values.tolist(), strict=True):
+        if not math.isnan(v):
+            c.score += v

@@ -294,8 +294,8 @@ class FeedService:
                 source=found.source,
                 sources=found.sources,
                 score=found.score if math.isfinite(found.score) else None,
-                parts=found.parts,
-                predictions=found.predictions,
+                parts=dict(found.parts),
+                predictions=dict(found.predictions),
                 features={k: v for k, v in found.features.items() if math.isfinite(v)},
             )
         return out

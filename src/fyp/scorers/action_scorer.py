@@ -5,7 +5,7 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from fyp.pipeline.candidate import Candidate, feature_matrix
+from fyp.pipeline.candidate import Candidate, feature_matrix, rows_of
 from fyp.pipeline.query import Query
 from fyp.pipeline.stages import StageBase
 
@@ -109,7 +109,7 @@ class ActionScorer(StageBase):
             for action, values in ranker.predict(x).items():
                 preds[action] = np.asarray(values, dtype=np.float64)
         actions = list(preds)
-        rows = zip(*(preds[a].tolist() for a in actions), strict=True)
-        for c, row in zip(cands, rows, strict=True):
-            c.predictions = dict(zip(actions, row, strict=True))
+        table = np.column_stack([preds[a] for a in actions])
+        for c, row in zip(cands, rows_of(table, actions), strict=True):
+            c.predictions = row
         return cands

@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import random
 
-from fyp.pipeline.candidate import Candidate
+import numpy as np
+
+from fyp.pipeline.candidate import Candidate, matrix_of, rows_of
 from fyp.pipeline.query import Query
 from fyp.pipeline.stages import StageBase
 
@@ -21,9 +23,17 @@ class BlendScorer(StageBase):
                 c.score = rng.random()
                 c.parts = {"random": c.score}
             return cands
+        if not cands:
+            return cands
         weights = fs.blend.model_dump()
-        for c in cands:
-            parts = {a: w * c.predictions.get(a, 0.0) for a, w in weights.items()}
-            c.parts = parts
-            c.score = sum(parts.values())
+        names = list(weights)
+        # A missing prediction counts as 0; one column per action, summed left to right.
+        x = np.nan_to_num(matrix_of([c.predictions for c in cands], names), nan=0.0)
+        parts = x * np.array([weights[a] for a in names], dtype=np.float64)
+        total = np.zeros(len(cands))
+        for j in range(len(names)):
+            total += parts[:, j]
+        for c, row, score in zip(cands, rows_of(parts, names), total.tolist(), strict=True):
+            c.parts = row
+            c.score = score
         return cands

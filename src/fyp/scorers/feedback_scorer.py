@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fyp.pipeline.candidate import Candidate, feature_matrix
+from fyp.pipeline.candidate import Candidate, add_part, feature_matrix
 from fyp.pipeline.query import Query
 from fyp.pipeline.stages import StageBase
 
@@ -26,7 +26,5 @@ class FeedbackScorer(StageBase):
         x = np.nan_to_num(feature_matrix(cands, _COLUMNS), nan=0.0)  # missing counts as 0
         taste = x[:, 0] + 0.5 * x[:, 1] + 0.3 * x[:, 2]
         adj = BOOST * np.tanh(taste / 2) - STREAK_PENALTY * np.tanh(0.7 * x[:, 3])
-        for c, a in zip(cands, adj.tolist(), strict=True):
-            c.parts = {**c.parts, "feedback": a}
-            c.score += a
+        add_part(cands, "feedback", adj)
         return cands

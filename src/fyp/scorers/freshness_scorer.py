@@ -1,6 +1,10 @@
 from __future__ import annotations
 
-from fyp.pipeline.candidate import Candidate
+import math
+
+import numpy as np
+
+from fyp.pipeline.candidate import Candidate, add_part
 from fyp.pipeline.query import Query
 from fyp.pipeline.stages import StageBase
 
@@ -16,11 +20,10 @@ class FreshnessScorer(StageBase):
         if query.settings.random_scores:
             return cands
         hl = query.settings.freshness_half_life_h * 3_600_000
-        for c in cands:
-            if c.meta is None:
-                continue
-            age = max(0, query.now_ms - c.meta.created_ms)
-            bonus = WEIGHT * 2.0 ** (-age / hl)
-            c.parts = {**c.parts, "freshness": bonus}
-            c.score += bonus
+        now = query.now_ms
+        bonus = [
+            math.nan if c.meta is None else WEIGHT * 2.0 ** (-max(0, now - c.meta.created_ms) / hl)
+            for c in cands
+        ]
+        add_part(cands, "freshness", np.array(bonus, dtype=np.float64))
         return cands
