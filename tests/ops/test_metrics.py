@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -122,3 +123,36 @@ def test_the_served_model_version_is_the_only_one_reported(api: Api) -> None:
     assert [k for k in after if k[0] == "fyp_model_version"] == [
         ("fyp_model_version", (("version", "2026-01-02T00-00-00-b"),))
     ]
+
+
+def test_request_latency_ends_with_the_body_not_the_background_work() -> None:
+    """A route's background task (the feed's served-log write) runs after the response is sent
+    and is not part of the request's latency."""
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+    from starlette.background import BackgroundTask
+    from starlette.responses import PlainTextResponse
+
+    from fyp.api.observe import RequestMetrics
+
+    app = FastAPI()
+
+    @app.get("/slow-after")
+    def slow_after() -> PlainTextResponse:
+        return PlainTextResponse("ok", background=BackgroundTask(time.sleep, 0.3))
+
+    app.add_middleware(RequestMetrics)
+    labels = {"method": "GET", "route": "/slow-after"}
+    seconds = metrics.REQUEST_SECONDS.labels(*labels.values())
+    before = _sum(seconds)
+    with TestClient(app) as client:
+        t = time.perf_counter()
+        assert client.get("/slow-after").status_code == 200
+        assert time.perf_counter() - t >= 0.3  # the test client waits for the background task
+    assert 0 < _sum(seconds) - before < 0.2
+
+
+def _sum(child: Any) -> float:
+    return float(
+        next(s.value for m in child.collect() for s in m.samples if s.name.endswith("_sum"))
+    )

@@ -27,18 +27,22 @@ class RequestMetrics:
             return
         start = time.perf_counter()
         status = 500  # what the client sees if the app raises before answering
+        sent: float | None = None  # when the last body byte went out
 
         async def timed_send(message: Message) -> None:
-            nonlocal status
+            nonlocal status, sent
             if message["type"] == "http.response.start":
                 status = int(message["status"])
             await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                sent = time.perf_counter()
 
         try:
             await self.app(scope, receive, timed_send)
         finally:
+            # Background tasks run after the body is sent, still inside the app call: they are
+            # not the request's latency (the feed's served-log write is one).
+            end = sent if sent is not None else time.perf_counter()
             route = scope.get("route")
             template = getattr(route, "path", None) or UNMATCHED
-            metrics.observe_request(
-                scope.get("method", "GET"), template, status, time.perf_counter() - start
-            )
+            metrics.observe_request(scope.get("method", "GET"), template, status, end - start)

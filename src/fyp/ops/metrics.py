@@ -34,7 +34,7 @@ STAGE_BUCKETS = (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0
 
 REQUEST_SECONDS = Histogram(
     "fyp_http_request_duration_seconds",
-    "HTTP request latency by route template.",
+    "HTTP request latency by route template, until the last body byte is sent.",
     ["method", "route"],
     buckets=LATENCY_BUCKETS,
 )
