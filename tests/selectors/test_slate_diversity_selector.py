@@ -18,7 +18,7 @@ from fyp.selectors.slate_diversity_selector import (
     SlateDiversitySelector,
     exploration_slots,
 )
-from fyp.selectors.top_k_score_selector import TopKScoreSelector, by_score, ranked
+from fyp.selectors.top_k_score_selector import TopKScoreSelector, ranked
 from tests.pipeline.support import cand, make_query
 
 
@@ -119,6 +119,12 @@ def test_diversity_spreads_hashtags() -> None:
 
     assert tags(plain) == 1
     assert tags(diverse) == 3
+
+
+def by_score(c: Candidate) -> tuple[bool, bool, float]:
+    """The page order written out as a sort key: repeats last, NaN scores after real ones."""
+    nan = math.isnan(c.score)
+    return (c.repeat, nan, 0.0 if nan else -c.score)
 
 
 def _reference_select(query: Query, cands: list[Candidate], k: int) -> list[Candidate]:

@@ -122,12 +122,16 @@ class SlateDiversitySelector(StageBase):
             if i is not None:
                 open_[i] = False
             if lam > 0:
-                mine = _tokens(pick)
-                if mine:
+                if i is not None:  # a pool member: its tokens are its row
+                    t, n_t = has[i], float(size[i])
+                else:
+                    mine = _tokens(pick)
                     t = np.zeros(has.shape[1])
                     t[[tokens[x] for x in mine if x in tokens]] = 1.0
+                    n_t = float(len(mine))
+                if n_t:
                     inter = has @ t
-                    sim = inter / np.maximum(size + len(mine) - inter, 1.0)
+                    sim = inter / np.maximum(size + n_t - inter, 1.0)
                     np.maximum(max_sim, sim, out=max_sim)
         for c in out:
             c.exploration = id(c) in on_slot

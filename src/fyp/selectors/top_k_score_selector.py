@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from fyp.pipeline.candidate import Candidate
@@ -9,14 +7,10 @@ from fyp.pipeline.query import Query
 from fyp.pipeline.stages import StageBase
 
 
-def by_score(c: Candidate) -> tuple[bool, bool, float]:
-    # NaN scores sink so they never take a top-k slot; repeats (exhausted catalog) come last.
-    nan = math.isnan(c.score)
-    return (c.repeat, nan, 0.0 if nan else -c.score)
-
-
 def ranked(cands: list[Candidate]) -> list[Candidate]:
-    """``sorted(cands, key=by_score)``, by one stable numpy sort instead of a key per item."""
+    """Best score first, NaN scores after every real one (so they never take a top-k slot)
+    and repeats (an exhausted catalog) last; ties keep their order. One stable numpy sort
+    instead of a Python key per candidate."""
     n = len(cands)
     score = np.fromiter((c.score for c in cands), np.float64, n)
     nan = np.isnan(score)
