@@ -128,7 +128,10 @@ def test_a_cold_user_is_rebuilt_from_the_log(world: DataStore, settings: Setting
     st = up.online.user_state("u1", up.clock())
     assert st.affinity("hashtag", "cooking") > 0
     assert "c0" in st.mutes["creator"]
-    assert up.warm_user("u1") is False  # warm now: no second replay
+    now = up.clock()
+    before = up.online.user_state("u1", now)
+    up.warm_user("u1")  # a second request that found them cold: no second replay lands
+    assert up.online.user_state("u1", now) == before
     # The next live event adds to the rebuilt state instead of starting from nothing.
     EventIngestor(world, settings.ingest, on_stored=up.on_stored).ingest([ev("l2")])
     assert len(up.online.user_state("u1", up.clock()).recent) == 2

@@ -6,8 +6,10 @@ unreachable Redis fails the run instead of skipping.
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -107,6 +109,46 @@ def test_warm_users_are_those_marked_warm(online: OnlineState) -> None:
     assert online.warm_users([]) == set()
     online.forget_user("b")
     assert online.warm_users(["b", "c"]) == {"c"}
+
+
+def _replay(user: str) -> list[Op]:
+    return [
+        Engage(user, "v1", 2.0),
+        Affinity(user, "hashtag", "cooking", 1.5, T0),
+        Mute(user, "creator", "c9", T0),
+        MarkWarm(user),
+    ]
+
+
+def test_a_rebuild_applies_once_even_when_two_race(online: OnlineState) -> None:
+    """Two requests that found the same user cold both rebuild them: the second rebuild must
+    not add the history again (doubled affinities, a repeated recent list)."""
+    assert online.rebuild_user("u", _replay("u")) is True
+    once = online.user_state("u", T0)
+    assert once.warm and once.recent == [("v1", 2.0)]
+    assert once.affinity("hashtag", "cooking") == pytest.approx(1.5)
+    assert online.rebuild_user("u", _replay("u")) is False
+    assert online.user_state("u", T0) == once
+    # Live events still add to a rebuilt user.
+    online.apply([Engage("u", "v2", 1.0)])
+    assert [v for v, _ in online.user_state("u", T0).recent] == ["v1", "v2"]
+
+
+def test_concurrent_rebuilds_of_one_user_apply_once(online: OnlineState) -> None:
+    """Eight threads (the workers' requests) rebuild one cold user at the same moment: exactly
+    one rebuild lands, whatever the interleaving."""
+    start = threading.Barrier(8)
+
+    def rebuild(_: int) -> bool:
+        start.wait()
+        return online.rebuild_user("u", _replay("u"))
+
+    with ThreadPoolExecutor(8) as pool:
+        applied = list(pool.map(rebuild, range(8)))
+    assert applied.count(True) == 1
+    st = online.user_state("u", T0)
+    assert st.recent == [("v1", 2.0)]
+    assert st.affinity("hashtag", "cooking") == pytest.approx(1.5)
 
 
 def test_the_served_set_is_cold_until_primed_and_respects_the_horizon(online: OnlineState) -> None:

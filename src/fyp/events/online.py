@@ -83,11 +83,13 @@ class OnlineUpdater:
             log.warning("online state missed %d stored events: %s", len(rows), e)
 
     def warm_user(self, user_id: str, now: int | None = None) -> bool:
-        """Rebuild a cold user from the log; returns whether it was cold."""
+        """Rebuild a cold user (one whose state the feed found cold) from the log; returns
+        whether the state may have changed (False when rebuilds are off). A user another
+        request rebuilt meanwhile is left as it is (``OnlineState.rebuild_user``)."""
+        if self.settings.online.warm_user_events <= 0:
+            return False  # every user's state is live-only
         now = self.clock() if now is None else now
-        if self._warm_among({user_id}):
-            return False
-        self.online.apply(self._replay(user_id, now))
+        self.online.rebuild_user(user_id, self._replay(user_id, now))
         return True
 
     def warm_videos(self, limit: int | None = None) -> int:

@@ -200,6 +200,12 @@ class OnlineState(Protocol):
     def apply(self, ops: Sequence[Op]) -> None:
         """Apply a batch of updates (in order)."""
 
+    def rebuild_user(self, user_id: str, ops: Sequence[Op]) -> bool:
+        """Apply a cold user's rebuild (``ops``: only this user's, ending with ``MarkWarm``)
+        unless the user is warm already, the check and the writes as one step: two requests
+        (or workers) rebuilding the same cold user at once apply it once, instead of doubling
+        their affinities and recent list. Returns whether these ops were applied."""
+
     def user_state(self, user_id: str, now_ms: int) -> UserState: ...
 
     def warm_users(self, user_ids: Collection[str]) -> set[str]:

@@ -148,16 +148,27 @@ class MemoryOnlineState:
 
     def apply(self, ops: Sequence[Op]) -> None:
         with self._lock:
-            last: tuple[str, _User] | None = None  # a replay is hundreds of one user's ops
-            for op in ops:
-                if isinstance(op, (Count, Heat)):
-                    self._apply(op)
-                    continue
-                if last is None or last[0] != op.user_id:
-                    u = self._user(op.user_id, create=True)
-                    assert u is not None
-                    last = (op.user_id, u)
-                self._apply_user(last[1], op)
+            self._apply_all(ops)
+
+    def rebuild_user(self, user_id: str, ops: Sequence[Op]) -> bool:
+        with self._lock:  # the check and the writes as one step
+            u = self._user(user_id, create=False)
+            if u is not None and u.warm:
+                return False
+            self._apply_all(ops)
+            return True
+
+    def _apply_all(self, ops: Sequence[Op]) -> None:
+        last: tuple[str, _User] | None = None  # a replay is hundreds of one user's ops
+        for op in ops:
+            if isinstance(op, (Count, Heat)):
+                self._apply(op)
+                continue
+            if last is None or last[0] != op.user_id:
+                u = self._user(op.user_id, create=True)
+                assert u is not None
+                last = (op.user_id, u)
+            self._apply_user(last[1], op)
 
     def _apply(self, op: Count | Heat) -> None:
         if isinstance(op, Count):

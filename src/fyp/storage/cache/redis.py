@@ -135,6 +135,28 @@ class RedisOnlineState:
         if not ops:
             return
         pipe = self.r.pipeline(transaction=False)
+        self._queue(pipe, ops)
+        pipe.execute()
+
+    @_guarded
+    def rebuild_user(self, user_id: str, ops: Sequence[Op]) -> bool:
+        # WATCH the warm mark, check it, then queue the rebuild in MULTI: EXEC fails if another
+        # rebuild set the mark in between. Every key is the user's ({user_id} hash tag), so this
+        # holds on a cluster too.
+        warm = self._u(user_id, "warm")
+        with self.r.pipeline(transaction=True) as pipe:
+            try:
+                pipe.watch(warm)
+                if pipe.exists(warm):
+                    return False
+                pipe.multi()
+                self._queue(pipe, ops)
+                pipe.execute()
+            except redis.WatchError:
+                return False
+        return True
+
+    def _queue(self, pipe: Any, ops: Sequence[Op]) -> None:
         touched: set[str] = set()
         recent_n = self.settings.recent_size
         for op in ops:
@@ -175,7 +197,6 @@ class RedisOnlineState:
         for uid in touched:
             for what in ("recent", "aff", "mute", "warm"):
                 pipe.expire(self._u(uid, what), self._ttl_s)
-        pipe.execute()
 
     # -- reads ---------------------------------------------------------------------------------
 
