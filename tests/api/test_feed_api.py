@@ -446,3 +446,25 @@ def test_an_unreachable_online_state_degrades_the_feed_instead_of_failing(
         assert body["fallback"] is not None and "online state unavailable" in body["fallback"]
     # Never-repeat still holds: the durable served log stands in for the seen set.
     assert not set(ids(first)) & set(ids(second))
+
+
+@pytest.mark.parametrize(
+    "online",
+    [
+        {"warm_events": 0},  # in-process, nothing replayed from the log at start-up
+        {"backend": "redis", "redis_url": "redis://127.0.0.1:1/0", "redis_timeout_s": 0.2},
+    ],
+    ids=["memory-no-warm-up", "redis"],
+)
+def test_the_catalog_index_loads_before_the_server_reports_ready(
+    settings: Settings, online: dict[str, Any]
+) -> None:
+    """Loaded by the first feed request instead, a million-video catalog held that request
+    (and each worker's first) for over a minute after the server said it was ready."""
+    store = open_data_store("memory://")
+    seed_world(store)
+    with serve(with_settings(feed_settings(settings), online=online), store) as api:
+        assert api.services.feed is not None
+        catalog = api.services.feed.clients.catalog
+        assert catalog.loaded
+        assert "v000" in catalog.snapshot().by_id

@@ -142,6 +142,11 @@ class CatalogIndex:
         self._high = -1  # the newest updated_ms read so far; -1: never loaded
         self._lock = threading.Lock()
 
+    @property
+    def loaded(self) -> bool:
+        """Whether the first load has happened (a serving process does it at start-up)."""
+        return self._loaded != -float("inf")
+
     def snapshot(self) -> _Snapshot:
         """The current index. Only the first load (and every refresh with ``refresh_s`` 0)
         happens in the caller; later refreshes run in a background thread, so a slow store
