@@ -141,8 +141,8 @@ class RedisOnlineState:
     @_guarded
     def rebuild_user(self, user_id: str, ops: Sequence[Op]) -> bool:
         # WATCH the warm mark, check it, then queue the rebuild in MULTI: EXEC fails if another
-        # rebuild set the mark in between. Every key is the user's ({user_id} hash tag), so this
-        # holds on a cluster too.
+        # rebuild set the mark in between. Every key written is the user's ({user_id} hash
+        # tag), so the transaction stays on one slot.
         warm = self._u(user_id, "warm")
         with self.r.pipeline(transaction=True) as pipe:
             try:
