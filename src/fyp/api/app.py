@@ -96,7 +96,7 @@ def _start_feed(services: Services) -> None:
     # The catalog index loads now, before the process reports ready and before gc.freeze:
     # loaded by the first feed request instead (Redis, or no warm-up from the log), a million
     # videos held that request for over a minute and were walked by every full collection.
-    services.feed.clients.catalog.snapshot()
+    services.feed.clients.catalog.preload()
     # An in-process online state starts empty: rebuild video counters and trending from the
     # newest logged events (Redis keeps them across restarts).
     if services.settings.online.backend == "memory":

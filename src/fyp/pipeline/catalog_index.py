@@ -140,12 +140,22 @@ class CatalogIndex:
         self._snap = _Snapshot([])
         self._loaded = -float("inf")
         self._high = -1  # the newest updated_ms read so far; -1: never loaded
+        self._preloaded = False
         self._lock = threading.Lock()
 
     @property
     def loaded(self) -> bool:
-        """Whether the first load has happened (a serving process does it at start-up)."""
-        return self._loaded != -float("inf")
+        """Whether the full load has happened (a serving process does it at start-up)."""
+        return self._preloaded or self._loaded != -float("inf")
+
+    def preload(self) -> None:
+        """The full load, now (a serving process at start-up, so that no request pays for it).
+        The first ``snapshot()`` still catches up in the caller, as it did when it loaded: it
+        reads only what changed since, so videos stored right before the first feed request
+        are in it, as they were when that request did the whole load."""
+        with self._lock:
+            self._update()
+            self._preloaded = True
 
     def snapshot(self) -> _Snapshot:
         """The current index. Only the first load (and every refresh with ``refresh_s`` 0)
