@@ -86,8 +86,8 @@ class OnlineUpdater:
         """Rebuild a cold user (one whose state the feed found cold) from the log; returns
         whether the state may have changed (False when rebuilds are off). A user another
         request rebuilt meanwhile is left as it is (``OnlineState.rebuild_user``)."""
-        if self.settings.online.warm_user_events <= 0:
-            return False  # every user's state is live-only
+        if not self._rebuilds:
+            return False
         now = self.clock() if now is None else now
         self.online.rebuild_user(user_id, self._replay(user_id, now))
         return True
@@ -114,10 +114,15 @@ class OnlineUpdater:
 
     # -- translation ---------------------------------------------------------------------------
 
+    @property
+    def _rebuilds(self) -> bool:
+        """Whether cold users are rebuilt from the log; without (``warm_user_events`` 0) every
+        user's state is live-only."""
+        return self.settings.online.warm_user_events > 0
+
     def _warm_among(self, user_ids: set[str]) -> set[str]:
-        """The users whose state takes live events; with no rebuild from the log
-        (``warm_user_events`` 0) every user's state is live-only, so all of them."""
-        if self.settings.online.warm_user_events <= 0:
+        """The users whose state takes live events: all of them when nobody is rebuilt."""
+        if not self._rebuilds:
             return user_ids
         return self.online.warm_users(user_ids)
 
