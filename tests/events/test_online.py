@@ -81,7 +81,7 @@ def test_events_update_user_and_video_state(world: DataStore, settings: Settings
     assert st.affinity("skip", "c3") == pytest.approx(1.0, rel=1e-3)
     assert set(st.mutes["creator"]) == {"c5"} and set(st.mutes["sound"]) == {"s5"}
     assert set(st.mutes["video"]) == {"v005"} and set(st.mutes["report"]) == {"v006"}
-    stats = up.online.video_stats(["v000"], up.clock())["v000"]
+    stats = up.online.video_counters(["v000"], up.clock()).of(0)
     assert (stats.get("plays"), stats.get("completes"), stats.get("likes")) == (1, 1, 1)
     assert up.online.trending(GLOBAL, 1, up.clock())[0][0] == "v000"
 
@@ -111,7 +111,7 @@ def test_a_cold_users_part_waits_for_their_next_request(
     EventIngestor(other, settings.ingest, on_stored=up.on_stored).ingest(BATCH)
     assert reads == []
     assert up.online.warm_users({"u1"}) == set()
-    stats = up.online.video_stats(["v000"], up.clock())["v000"]
+    stats = up.online.video_counters(["v000"], up.clock()).of(0)
     assert (stats.get("plays"), stats.get("completes"), stats.get("likes")) == (1, 1, 1)
     assert up.warm_user("u1") is True and reads == ["u1"]
     st = up.online.user_state("u1", up.clock())
@@ -143,5 +143,4 @@ def test_video_counters_are_rebuilt_from_the_log_tail(world: DataStore, settings
     )
     up = updater(world, settings)
     assert up.warm_videos(limit=2) == 2  # only the newest two
-    assert up.online.video_stats(["v000"], up.clock())["v000"].get("likes") == 1
-    assert up.online.video_stats(["v000"], up.clock())["v000"].get("impressions") == 1
+    assert up.online.video_counters(["v000"], up.clock()).of(0) == {"impressions": 1, "likes": 1}

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from fyp.config import OnlineSettings
 from fyp.hydrators.features_hydrator import FEATURES, PRIOR_N, PRIORS, FeaturesHydrator
 from fyp.models import User
 from fyp.pipeline.candidate import Candidate, Row, feature_matrix
@@ -19,14 +20,22 @@ from fyp.scorers.blend_scorer import BlendScorer
 from fyp.scorers.feedback_scorer import BOOST, STREAK_PENALTY, FeedbackScorer
 from fyp.scorers.freshness_scorer import WEIGHT as FRESH_WEIGHT
 from fyp.scorers.freshness_scorer import FreshnessScorer
-from fyp.storage.cache import UserState, VideoStats
+from fyp.storage.cache import Count, Heat, Op, UserState
+from fyp.storage.cache.memory import MemoryOnlineState
 from tests.pipeline.support import NOW, cand, make_query
+
+# The videos' online counters and velocity (as of NOW) in the world below.
+COUNTS: dict[str, tuple[dict[str, int], float]] = {
+    "v1": ({"impressions": 40, "plays": 30, "completes": 12}, 3.0),
+    "v2": ({"plays": 9, "likes": 4, "reports": 1, "skips": 2}, 0.0),
+}
 
 
 def reference(query: Any, c: Candidate, emb: float) -> dict[str, float]:
     """The features of one candidate written out plainly (what the hydrator must compute)."""
     st = query.state
-    n = (c.stats or VideoStats()).counts.get
+    counts, velocity = COUNTS.get(c.video_id, ({}, 0.0))
+    n = counts.get
     plays = n("plays", 0)
     shown = max(n("impressions", 0), plays)
     f = {
@@ -42,7 +51,7 @@ def reference(query: Any, c: Candidate, emb: float) -> dict[str, float]:
         "v_skip_rate": (n("skips", 0) + PRIORS["skip"] * PRIOR_N) / (shown + PRIOR_N),
         "v_ni_rate": (n("not_interested", 0) + n("reports", 0) + PRIORS["not_interested"] * PRIOR_N)
         / (shown + PRIOR_N),
-        "v_velocity_log": math.log1p(max(0.0, (c.stats or VideoStats()).velocity)),
+        "v_velocity_log": math.log1p(max(0.0, velocity)),
     }
     for name in c.sources:
         if f"src_{name}" in FEATURES:
@@ -67,6 +76,21 @@ def reference(query: Any, c: Candidate, emb: float) -> dict[str, float]:
     return {k: v for k, v in f.items() if not math.isnan(v)}
 
 
+def online() -> MemoryOnlineState:
+    state = MemoryOnlineState(OnlineSettings())
+    ops: list[Op] = []
+    for vid, (counts, velocity) in COUNTS.items():
+        ops.extend(Count(vid, name, k) for name, k in counts.items())
+        if velocity:
+            ops.append(Heat(vid, None, velocity, NOW))
+    state.apply(ops)
+    return state
+
+
+def hydrator() -> FeaturesHydrator:
+    return FeaturesHydrator(online())
+
+
 def world() -> tuple[Any, list[Candidate]]:
     state = UserState(
         recent=[("v9", 1.0), ("v8", 0.5)],
@@ -83,9 +107,6 @@ def world() -> tuple[Any, list[Candidate]]:
         following={"c4"},
     )
     cands = [cand(i) for i in range(8)]
-    counts = {"impressions": 40, "plays": 30, "completes": 12}
-    cands[1].stats = VideoStats(counts=counts, velocity=3.0)
-    cands[2].stats = VideoStats(counts={"plays": 9, "likes": 4, "reports": 1, "skips": 2})
     cands[3].sources = {"fresh": 0.4, "trending": 0.2, "unknown": 1.0}
     cands[3].source_score, cands[3].rank_frac = 0.4, 0.25
     assert cands[4].meta is not None and cands[5].meta is not None
@@ -99,7 +120,7 @@ def world() -> tuple[Any, list[Candidate]]:
 
 def test_the_matrix_holds_what_the_plain_reference_computes() -> None:
     query, cands = world()
-    out = asyncio.run(FeaturesHydrator().hydrate(query, cands))
+    out = asyncio.run(hydrator().hydrate(query, cands))
     assert out is cands
     for c in out:
         assert isinstance(c.features, Row)
@@ -113,7 +134,7 @@ def test_the_matrix_holds_what_the_plain_reference_computes() -> None:
 
 def test_feature_matrix_gathers_the_same_from_rows_or_mappings() -> None:
     query, cands = world()
-    hydrated = asyncio.run(FeaturesHydrator().hydrate(query, cands))
+    hydrated = asyncio.run(hydrator().hydrate(query, cands))
     names = ["v_like_rate", "nope", "aff_creator", "src_fresh", "duration_s", "source_score"]
     fast = feature_matrix(hydrated, names)
     plain = [dataclasses.replace(c, features=dict(c.features)) for c in hydrated]
@@ -125,7 +146,7 @@ def test_feature_matrix_gathers_the_same_from_rows_or_mappings() -> None:
     sub = [hydrated[5], hydrated[1]]
     np.testing.assert_array_equal(feature_matrix(sub, names), slow[[5, 1]])
     # candidates from two hydrations fall back to the name-by-name path
-    again = asyncio.run(FeaturesHydrator().hydrate(query, [dataclasses.replace(hydrated[0])]))
+    again = asyncio.run(hydrator().hydrate(query, [dataclasses.replace(hydrated[0])]))
     mixed = feature_matrix([hydrated[1], *again], names)
     np.testing.assert_array_equal(mixed, slow[[1, 0]])
     assert feature_matrix([], names).shape == (0, len(names))
@@ -155,7 +176,7 @@ def _plain_scores(query: Any, cands: list[Candidate]) -> list[tuple[float, dict[
 
 def test_the_scorers_match_a_plain_per_candidate_blend() -> None:
     query, cands = world()
-    cands = asyncio.run(FeaturesHydrator().hydrate(query, cands))
+    cands = asyncio.run(hydrator().hydrate(query, cands))
     cands = ActionScorer().score(query, cands)
     assert all(isinstance(c.predictions, Row) for c in cands)
     cands[2].predictions = {"complete": 0.5, "like": 0.1}  # any mapping: the others count as 0

@@ -22,7 +22,6 @@ from fyp.pipeline.runner import (
 )
 from fyp.pipeline.stages import FilterResult, StageBase
 from fyp.selectors.top_k_score_selector import TopKScoreSelector
-from fyp.storage.cache import VideoStats
 from tests.pipeline.support import cand, make_query
 
 
@@ -160,11 +159,11 @@ def test_an_awaiting_hydrator_is_cut_off_at_its_budget_and_rolled_back() -> None
 
 
 class Tagger(StageBase):
-    writes = ("stats",)
+    writes = ("source_score",)
 
     async def hydrate(self, query: Query, cands: list[Candidate]) -> list[Candidate]:
         for c in cands:
-            c.stats = VideoStats(counts={"plays": int(c.video_id[1:])})
+            c.source_score = float(c.video_id[1:])
         return cands
 
 
@@ -185,9 +184,7 @@ def test_a_failing_hydrator_is_rolled_back_in_the_fields_it_declares() -> None:
     assert "HalfThenFail" in res.skipped and "Tagger" not in res.skipped
     assert all(c.features == {} for c in res.scored)
     # what the stage before it wrote stays
-    assert all(
-        c.stats is not None and c.stats.get("plays") == int(c.video_id[1:]) for c in res.scored
-    )
+    assert all(c.source_score == float(c.video_id[1:]) for c in res.scored)
     assert len(res.selected) == 3
 
 

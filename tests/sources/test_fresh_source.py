@@ -9,7 +9,7 @@ from fyp.config import FeedSettings, ServingSettings, Settings, SourceQuotas
 from fyp.models import User, VideoIn
 from fyp.pipeline.catalog_index import CatalogIndex
 from fyp.sources.fresh_source import FreshSource
-from fyp.storage.cache import Count, VideoStats
+from fyp.storage.cache import Count, VideoCounters
 from fyp.storage.cache.memory import MemoryOnlineState
 from fyp.storage.data import open_data_store
 from fyp.types import from_ms, now_ms
@@ -63,9 +63,9 @@ class CountingState(MemoryOnlineState):
         super().__init__(settings.online)
         self.reads: list[int] = []
 
-    def video_stats(self, video_ids: Sequence[str], now_ms: int) -> dict[str, VideoStats]:
+    def video_counters(self, video_ids: Sequence[str], now_ms: int) -> VideoCounters:
         self.reads.append(len(video_ids))
-        return super().video_stats(video_ids, now_ms)
+        return super().video_counters(video_ids, now_ms)
 
 
 def test_a_large_window_is_sampled_yet_every_young_video_gets_drawn(settings: Settings) -> None:

@@ -15,6 +15,7 @@ import pytest
 
 from fyp.config import OnlineSettings
 from fyp.storage.cache import (
+    COUNTERS,
     GLOBAL,
     Affinity,
     Count,
@@ -183,11 +184,26 @@ def test_video_counters_and_velocity(online: OnlineState) -> None:
             Heat("v1", "US", 4.0, T0),
         ]
     )
-    stats = online.video_stats(["v1", "v2"], T0 + H)
-    assert stats["v1"].get("impressions") == 2
-    assert stats["v1"].get("likes") == 0
-    assert stats["v1"].velocity == pytest.approx(2.0)
-    assert stats["v2"].counts == {} and stats["v2"].velocity == 0.0
+    online.apply([Count("v3", "shares", 3), Heat("v3", None, 1.0, T0 + 2 * H)])
+    got = online.video_counters(["v2", "v1", "v3", "v1"], T0 + H)  # any order, repeats too
+    assert got.counts.shape == (4, len(COUNTERS))
+    assert got.of(1) == {"impressions": 2} == got.of(3)  # the likes cancelled out
+    assert got.column("impressions").tolist() == [0, 2, 0, 2]
+    assert got.column("shares").tolist() == [0, 0, 3, 0]
+    assert got.velocity[1] == pytest.approx(2.0)  # one half-life later
+    assert got.velocity[2] == pytest.approx(1.0)  # written after the read's now: not grown
+    assert got.of(0) == {} and got.velocity[0] == 0.0
+    assert online.video_counters([], T0).counts.shape == (0, len(COUNTERS))
+
+
+def test_video_counters_of_many_videos(online: OnlineState) -> None:
+    # more videos than the in-process table starts with, each counted in its own way
+    vids = [f"m{i}" for i in range(3000)]
+    online.apply([Count(v, "plays", i + 1) for i, v in enumerate(vids)])
+    online.apply([Heat(v, None, 1.0, T0) for v in vids[::1000]])
+    got = online.video_counters(vids[::-1], T0)
+    assert got.column("plays").tolist() == list(range(3000, 0, -1))
+    assert sorted(got.velocity.nonzero()[0].tolist()) == [999, 1999, 2999]
 
 
 def test_trending_is_per_region_and_decays(online: OnlineState) -> None:

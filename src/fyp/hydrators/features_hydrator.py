@@ -7,7 +7,7 @@ import numpy as np
 from fyp.pipeline.candidate import Candidate, Row
 from fyp.pipeline.query import Query
 from fyp.pipeline.stages import StageBase
-from fyp.storage.cache import VideoStats
+from fyp.storage.cache import OnlineState
 
 SOURCES = (
     "embedding",
@@ -22,7 +22,6 @@ SOURCES = (
 # Smoothed rates shrink towards these priors with the weight of PRIOR_N observations.
 PRIORS = {"complete": 0.3, "like": 0.05, "share": 0.01, "skip": 0.3, "not_interested": 0.005}
 PRIOR_N = 5.0
-_EMPTY = VideoStats()
 
 
 # The features, in the order of the request's feature matrix (``Row``).
@@ -59,11 +58,16 @@ _META = FEATURE_INDEX["aff_hashtag_max"]  # the columns from here on need the ca
 
 class FeaturesHydrator(StageBase):
     """Computes the named ranker features of every candidate as one matrix (``FEATURES``
-    columns); each candidate's ``features`` is its row. The same values go to the scorers and
-    to the served log, so the ranker trains on exactly what it will see.
+    columns) from the candidate, its catalog data, the user's online state and the videos'
+    online counters (one batched read, as a matrix); each candidate's ``features`` is its row.
+    The same values go to the scorers and to the served log, so the ranker trains on exactly
+    what it will see.
     """
 
     writes = ("features",)
+
+    def __init__(self, online: OnlineState) -> None:
+        self.online = online
 
     async def hydrate(self, query: Query, cands: list[Candidate]) -> list[Candidate]:
         n = len(cands)
@@ -86,24 +90,7 @@ class FeaturesHydrator(StageBase):
         meta: list[tuple[float, ...]] = []
         src = _SRC.get
         for i, c in enumerate(cands):
-            s_ = c.stats or _EMPTY
-            n_ = s_.counts.get
-            base.append(  # unrolled: no generator per candidate
-                (
-                    c.source_score,
-                    c.rank_frac,
-                    len(c.sources),
-                    s_.velocity,
-                    n_("impressions", 0),
-                    n_("plays", 0),
-                    n_("completes", 0),
-                    n_("likes", 0),
-                    n_("shares", 0),
-                    n_("skips", 0),
-                    n_("not_interested", 0),
-                    n_("reports", 0),
-                )
-            )
+            base.append((c.source_score, c.rank_frac, len(c.sources)))
             for name in c.sources:
                 j = src(name)
                 if j is not None:
@@ -138,8 +125,21 @@ class FeaturesHydrator(StageBase):
         x[:, col["source_score"]] = b[:, 0]
         x[:, col["rank_frac"]] = b[:, 1]
         x[:, col["n_sources"]] = b[:, 2]
-        x[:, col["v_velocity_log"]] = np.log1p(np.maximum(0.0, b[:, 3]))
-        imp, plays, completes, likes, shares, skips_n, ni, reports = (b[:, k] for k in range(4, 12))
+        v = self.online.video_counters([c.video_id for c in cands], query.now_ms)
+        x[:, col["v_velocity_log"]] = np.log1p(np.maximum(0.0, v.velocity))
+        imp, plays, completes, likes, shares, skips_n, ni, reports = (
+            v.column(name).astype(np.float64)
+            for name in (
+                "impressions",
+                "plays",
+                "completes",
+                "likes",
+                "shares",
+                "skips",
+                "not_interested",
+                "reports",
+            )
+        )
         shown = np.maximum(imp, plays)
         # smoothed rates: (hits + prior * PRIOR_N) / (shown + PRIOR_N)
         x[:, col["v_impressions_log"]] = np.log1p(shown)

@@ -10,7 +10,6 @@ import numpy as np
 import numpy.typing as npt
 
 from fyp.pipeline.catalog_index import VideoMeta
-from fyp.storage.cache import VideoStats
 
 
 @dataclass(slots=True)
@@ -35,7 +34,6 @@ class Candidate:
     rank_frac: float = 1.0
     exploration: bool = False
     meta: VideoMeta | None = None
-    stats: VideoStats | None = None
     features: Mapping[str, float] = field(default_factory=dict)
     predictions: Mapping[str, float] = field(default_factory=dict)
     parts: Mapping[str, float] = field(default_factory=dict)

@@ -10,7 +10,6 @@ from fyp.filters.preference_filter import PreferenceFilter
 from fyp.filters.previously_served_filter import PreviouslyServedFilter
 from fyp.hydrators.catalog_hydrator import CatalogHydrator
 from fyp.hydrators.features_hydrator import FeaturesHydrator
-from fyp.hydrators.stats_hydrator import StatsHydrator
 from fyp.pipeline.catalog_index import CatalogIndex
 from fyp.pipeline.clients import FeedClients, ModelSource, NoModels
 from fyp.pipeline.runner import Pipeline
@@ -48,7 +47,7 @@ def build_for_you(settings: Settings, clients: FeedClients) -> Pipeline:
             FreshSource(catalog, online, settings.serving),
             BackfillSource(catalog),
         ],
-        hydrators=[CatalogHydrator(catalog), StatsHydrator(online), FeaturesHydrator()],
+        hydrators=[CatalogHydrator(catalog), FeaturesHydrator(online)],
         filters=[
             ModerationFilter(),
             BlockedCreatorFilter(),

@@ -11,12 +11,14 @@ from fyp.pipeline.catalog_index import CatalogIndex
 from fyp.pipeline.query import Query
 from fyp.pipeline.stages import StageBase
 from fyp.storage.cache import OnlineState
+from fyp.storage.cache.base import COUNTER_INDEX
 
 # Videos drawn per request: the whole window when it is smaller, else a uniform sample of it
 # (seeded by the request), so every young video keeps being drawn while a large catalog's
 # thousands of uploads a day cost no more than this many stats reads and Beta draws.
 SAMPLE_PER_SLOT = 8
 MIN_SAMPLE = 200
+_COLUMNS = ("impressions", "plays", "completes", "likes", "shares", "not_interested")
 
 
 class FreshSource(StageBase):
@@ -52,22 +54,8 @@ class FreshSource(StageBase):
         pool = [vid for vid in picks if vid not in query.served]
         if not pool:
             return []
-        stats = self.online.video_stats(pool, query.now_ms)
-        # One row per video: impressions, plays, completes, likes, shares, not_interested.
-        c = np.array(
-            [
-                [
-                    n.get("impressions", 0),
-                    n.get("plays", 0),
-                    n.get("completes", 0),
-                    n.get("likes", 0),
-                    n.get("shares", 0),
-                    n.get("not_interested", 0),
-                ]
-                for n in (stats[vid].counts for vid in pool)
-            ],
-            dtype=np.float64,
-        ).reshape(len(pool), 6)
+        counters = self.online.video_counters(pool, query.now_ms)
+        c = counters.counts[:, [COUNTER_INDEX[k] for k in _COLUMNS]].astype(np.float64)
         shown = np.maximum(c[:, 0], c[:, 1])
         bad = np.maximum(0.0, shown - c[:, 2]) + 3 * c[:, 5]
         good = c[:, 2] + c[:, 3] + 2 * c[:, 4]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fyp.config import OnlineSettings
 from fyp.storage.cache.base import (
+    COUNTERS,
     GLOBAL,
     Affinity,
     Count,
@@ -16,11 +17,12 @@ from fyp.storage.cache.base import (
     Op,
     Reset,
     UserState,
-    VideoStats,
+    VideoCounters,
     compact,
 )
 
 __all__ = [
+    "COUNTERS",
     "GLOBAL",
     "Affinity",
     "Count",
@@ -33,7 +35,7 @@ __all__ = [
     "Op",
     "Reset",
     "UserState",
-    "VideoStats",
+    "VideoCounters",
     "compact",
     "open_online_state",
 ]

@@ -11,6 +11,9 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+import numpy as np
+import numpy.typing as npt
+
 # Decayed per-user scores: tastes for hashtags, creators and sounds, and the creator skip streak.
 AffinityKind = Literal["hashtag", "creator", "sound", "skip"]
 # Negatives: a muted video, creator, sound or hashtag (not_interested), a reported video.
@@ -27,6 +30,7 @@ COUNTERS = (
     "not_interested",
     "reports",
 )
+COUNTER_INDEX = {name: j for j, name in enumerate(COUNTERS)}
 GLOBAL = "*"  # the trending list over every region
 
 
@@ -178,15 +182,32 @@ class UserState:
 
 
 @dataclass(frozen=True, slots=True)
-class VideoStats:
-    """A video's counters and its decayed engagement velocity (read-only: a backend may hand
-    out its own counters without a copy)."""
+class VideoCounters:
+    """Several videos' counters as one matrix, row ``i`` for the ``i``-th video asked for:
+    the feed reads a few hundred videos' counters a request and computes on whole columns, so
+    no per-video object is built (unknown videos: a row of zeros).
 
-    counts: dict[str, int] = field(default_factory=dict)
-    velocity: float = 0.0
+    Attributes:
+        counts: (videos x ``COUNTERS``) counts, in ``COUNTERS`` order.
+        velocity: each video's decayed engagement velocity, as of the read's ``now_ms``.
+    """
 
-    def get(self, counter: str) -> int:
-        return self.counts.get(counter, 0)
+    counts: npt.NDArray[np.int64]
+    velocity: npt.NDArray[np.float64]
+
+    @classmethod
+    def empty(cls, n: int) -> VideoCounters:
+        return cls(np.zeros((n, len(COUNTERS)), dtype=np.int64), np.zeros(n))
+
+    def column(self, counter: str) -> npt.NDArray[np.int64]:
+        """One counter of every video (see ``COUNTERS``)."""
+        return self.counts[:, COUNTER_INDEX[counter]]
+
+    def of(self, i: int) -> dict[str, int]:
+        """Row ``i``'s non-zero counters by name."""
+        return {
+            name: int(n) for name, n in zip(COUNTERS, self.counts[i].tolist(), strict=True) if n
+        }
 
 
 class OnlineState(Protocol):
@@ -222,8 +243,9 @@ class OnlineState(Protocol):
     def prime_served(self, user_id: str, served: dict[str, int]) -> None:
         """Load a cold served set from the durable log (video_id -> served_ms); marks it warm."""
 
-    def video_stats(self, video_ids: Sequence[str], now_ms: int) -> dict[str, VideoStats]:
-        """Stats for the given videos (unknown ones get empty stats)."""
+    def video_counters(self, video_ids: Sequence[str], now_ms: int) -> VideoCounters:
+        """The counters and velocity of the given videos, row by row in their order (one round
+        trip; unknown videos get zeros)."""
 
     def trending(self, region: str, k: int, now_ms: int) -> list[tuple[str, float]]:
         """The k hottest videos of ``region`` (``GLOBAL`` for all), best first, decayed score."""

@@ -5,13 +5,17 @@ from __future__ import annotations
 import heapq
 import math
 import threading
-from collections import OrderedDict, defaultdict, deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 
+import numpy as np
+
 from fyp.config import OnlineSettings
 from fyp.storage.cache.base import (
+    COUNTER_INDEX,
+    COUNTERS,
     GLOBAL,
     Affinity,
     Count,
@@ -22,14 +26,13 @@ from fyp.storage.cache.base import (
     Op,
     Reset,
     UserState,
-    VideoStats,
+    VideoCounters,
     decay_add,
     decayed,
 )
 from fyp.types import now_ms
 
 H = 3_600_000.0
-_NO_STATS = VideoStats()
 
 
 @dataclass(slots=True)
@@ -113,14 +116,45 @@ class _Trending:
         return [(v, s * scale) for v, s in self.ranked[:k] if s > 0]
 
 
+class _VideoTable:
+    """Every counted video's counters and velocity as rows of arrays (row 0: zeros, for the
+    videos nobody counted yet), so a read of a few hundred videos is one dict look-up each and
+    one gather, not an object per video. Rows double when full."""
+
+    def __init__(self) -> None:
+        self.row: dict[str, int] = {}
+        self.counts = np.zeros((1024, len(COUNTERS)), dtype=np.int64)
+        self.vel = np.zeros(1024)  # decayed velocity, as of vel_ts
+        self.vel_ts = np.zeros(1024, dtype=np.int64)
+
+    def of(self, video_id: str) -> int:
+        r = self.row.get(video_id)
+        if r is None:
+            r = len(self.row) + 1
+            if r == len(self.vel):
+                grow = len(self.vel)
+                self.counts = np.concatenate([self.counts, np.zeros_like(self.counts[:grow])])
+                self.vel = np.concatenate([self.vel, np.zeros(grow)])
+                self.vel_ts = np.concatenate([self.vel_ts, np.zeros(grow, dtype=np.int64)])
+            self.row[video_id] = r
+        return r
+
+    def gather(self, video_ids: Sequence[str], now_ms: int, half_life_ms: float) -> VideoCounters:
+        get = self.row.get
+        rows = np.fromiter((get(v, 0) for v in video_ids), np.intp, len(video_ids))
+        vel, ts = self.vel[rows], self.vel_ts[rows]
+        # decayed(): a past write never grows; rows never written hold 0 at ts 0
+        velocity = vel * np.exp2(-np.maximum(0, now_ms - ts) / half_life_ms)
+        return VideoCounters(self.counts[rows], velocity)
+
+
 class MemoryOnlineState:
     def __init__(self, settings: OnlineSettings, clock: Callable[[], int] = now_ms) -> None:
         self.settings = settings
         self.clock = clock
         self._lock = threading.Lock()
         self._users: OrderedDict[str, _User] = OrderedDict()
-        self._counts: dict[str, dict[str, int]] = defaultdict(dict)
-        self._velocity: dict[str, tuple[float, int]] = {}
+        self._videos = _VideoTable()
         self._trending: dict[str, _Trending] = {}
         self._aff_hl = settings.affinity_half_life_h * H
         self._tr_hl = settings.trending_half_life_h * H
@@ -172,12 +206,14 @@ class MemoryOnlineState:
 
     def _apply(self, op: Count | Heat) -> None:
         if isinstance(op, Count):
-            c = self._counts[op.video_id]
-            c[op.counter] = c.get(op.counter, 0) + op.n
+            vt = self._videos
+            r = vt.of(op.video_id)  # first: it may grow (replace) the arrays
+            vt.counts[r, COUNTER_INDEX[op.counter]] += op.n
         elif isinstance(op, Heat):
-            self._velocity[op.video_id] = decay_add(
-                self._velocity.get(op.video_id), op.delta, op.ts_ms, self._tr_hl
-            )
+            vt = self._videos
+            r = vt.of(op.video_id)
+            have = (float(vt.vel[r]), int(vt.vel_ts[r]))  # a new row: 0 at ts 0, which adds 0
+            vt.vel[r], vt.vel_ts[r] = decay_add(have, op.delta, op.ts_ms, self._tr_hl)
             for region in {GLOBAL, op.region or GLOBAL}:
                 tr = self._trending.get(region)
                 if tr is None:
@@ -264,28 +300,15 @@ class MemoryOnlineState:
         with self._lock:
             return {
                 "users": len(self._users),
-                "videos": len(self._counts),
+                "videos": len(self._videos.row),
                 "regions": len(self._trending),
             }
 
     # -- videos --------------------------------------------------------------------------------
 
-    def video_stats(self, video_ids: Sequence[str], now_ms: int) -> dict[str, VideoStats]:
-        # The counters are handed out without a copy (callers only read them): a feed reads
-        # a few hundred videos' stats per request, and copying was most of the cost.
-        out: dict[str, VideoStats] = {}
-        counts, velocity, hl = self._counts.get, self._velocity.get, self._tr_hl
-        for vid in video_ids:
-            c = counts(vid)
-            vel = velocity(vid)
-            if c is None and vel is None:
-                out[vid] = _NO_STATS
-                continue
-            out[vid] = VideoStats(
-                counts=c if c is not None else {},
-                velocity=decayed(vel[0], vel[1], now_ms, hl) if vel else 0.0,
-            )
-        return out
+    def video_counters(self, video_ids: Sequence[str], now_ms: int) -> VideoCounters:
+        with self._lock:  # a write may be growing the arrays
+            return self._videos.gather(video_ids, now_ms, self._tr_hl)
 
     def trending(self, region: str, k: int, now_ms: int) -> list[tuple[str, float]]:
         with self._lock:
