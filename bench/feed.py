@@ -384,7 +384,7 @@ class Connection:
             if found is None:
                 raise OSError(f"no Content-Length in {head[:200]!r}")
             body = await reader.readexactly(int(found.group(1)))
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+        except _BROKEN:
             await self.close()
             raise
         return int(head[9:12]), body
@@ -399,6 +399,8 @@ class Connection:
 
 
 _LENGTH = re.compile(rb"(?i)\r\ncontent-length: *(\d+)")
+# what a broken or cut connection raises: the client reconnects and counts the request as failed
+_BROKEN = (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError)
 
 
 async def drive(
@@ -437,7 +439,7 @@ async def drive(
                 status, content = await asyncio.wait_for(
                     conn.get(f"/v1/users/{user}/feed?count={PAGE}"), 30
                 )
-            except (OSError, TimeoutError, asyncio.IncompleteReadError):
+            except (*_BROKEN, TimeoutError):
                 await conn.close()
                 if t >= begin:
                     tally.statuses[0] += 1
