@@ -324,13 +324,25 @@ def test_video_briefs(store: DataStore) -> None:
 
 
 def test_get_videos_reads_many_at_once(store: DataStore) -> None:
+    """The feed's batched read (on SQLite a raw DBAPI path with the ids as one JSON array) gives
+    exactly what the one-video read gives: every field, JSON columns decoded, odd ids intact."""
     users(store, "c1")
-    store.upsert_videos([video("v1", caption="one"), video("v2", caption="two")], "approved")
-    got = store.get_videos(["v2", "ghost", "v1"])
-    assert set(got) == {"v1", "v2"}
+    odd = 'v"3\\ü,]'  # JSON- and SQL-special characters in an id
+    store.upsert_videos(
+        [
+            video("v1", caption="one #cats", hashtags=["dogs"], sound_id="s1", duration_ms=9),
+            video("v2", caption="two", allowed_regions=["gb", "US"], language="en"),
+            video(odd, allowed_regions=[], parent_video_id="v1", parent_kind="duet"),
+        ],
+        "approved",
+    )
+    got = store.get_videos(["v2", "ghost", "v1", odd, "v1"])
+    assert set(got) == {"v1", "v2", odd}
     for vid, v in got.items():
         single = store.get_video(vid)
         assert single is not None and v.model_dump() == single.model_dump()
+    assert got["v1"].hashtags == ["dogs", "cats"] and got["v2"].allowed_regions == ["GB", "US"]
+    assert got[odd].allowed_regions == [] and got["v1"].allowed_regions is None
     assert store.get_videos([]) == {}
 
 
