@@ -53,7 +53,18 @@ FEATURES = (
 )
 FEATURE_INDEX = {name: j for j, name in enumerate(FEATURES)}
 _SRC = {name: FEATURE_INDEX[f"src_{name}"] for name in SOURCES}
-_META = FEATURE_INDEX["aff_hashtag_max"]  # the columns from here on need the catalog data
+# The columns that need the catalog data and the user's state (0 where the user has none).
+_META_COLUMNS = (
+    "aff_hashtag_max",
+    "aff_hashtag_sum",
+    "aff_creator",
+    "aff_sound",
+    "skip_streak",
+    "interest_match",
+    "following",
+    "region_match",
+    "language_match",
+)
 
 
 class FeaturesHydrator(StageBase):
@@ -82,49 +93,17 @@ class FeaturesHydrator(StageBase):
         interests = set(query.user.interests)
         following, region, language = query.following, query.region, query.language
 
-        # -- per candidate: what only Python can gather (dict look-ups), as tuples --
-        base: list[tuple[float, ...]] = []
-        found_i: list[int] = []  # (candidate, source column) of each source that found it
-        found_j: list[int] = []
-        meta_rows: list[int] = []
-        meta: list[tuple[float, ...]] = []
-        src = _SRC.get
-        for i, c in enumerate(cands):
-            base.append((c.source_score, c.rank_frac, len(c.sources)))
-            for name in c.sources:
-                j = src(name)
-                if j is not None:
-                    found_i.append(i)
-                    found_j.append(j)
-            m = c.meta
-            if m is None:
-                continue
-            tag_aff = [tags.get(t, 0.0) for t in m.hashtags] if tags else []
-            creator = m.creator_id
-            meta_rows.append(i)
-            meta.append(
-                (
-                    max(tag_aff, default=0.0),
-                    sum(tag_aff),
-                    creators.get(creator, 0.0),
-                    sounds.get(m.sound_id, 0.0) if m.sound_id else 0.0,
-                    skips.get(creator, 0.0),
-                    float(len(interests.intersection(m.hashtags))) if interests else 0.0,
-                    1.0 if creator in following else 0.0,
-                    m.created_ms,
-                    m.duration_ms or math.nan,
-                    float(m.region is not None and m.region == region),
-                    float(m.language is not None and m.language == language),
-                )
-            )
-
-        # -- the arithmetic, column by column --
-        x[found_i, found_j] = 1.0
-        b = np.array(base, dtype=np.float64)
+        # -- what only Python can gather (attribute and dict look-ups), a column at a time: a
+        # comprehension per column is cheaper than one loop building a tuple per candidate,
+        # and a column the user has no signal for (no affinities of a kind) costs nothing --
         col = FEATURE_INDEX
-        x[:, col["source_score"]] = b[:, 0]
-        x[:, col["rank_frac"]] = b[:, 1]
-        x[:, col["n_sources"]] = b[:, 2]
+        x[:, col["source_score"]] = [c.source_score for c in cands]
+        x[:, col["rank_frac"]] = [c.rank_frac for c in cands]
+        x[:, col["n_sources"]] = [len(c.sources) for c in cands]
+        found = [(i, _SRC[name]) for i, c in enumerate(cands) for name in c.sources if name in _SRC]
+        if found:
+            fi, fj = zip(*found, strict=True)
+            x[list(fi), list(fj)] = 1.0  # the sources that found each candidate
         v = self.online.video_counters([c.video_id for c in cands], query.now_ms)
         x[:, col["v_velocity_log"]] = np.log1p(np.maximum(0.0, v.velocity))
         imp, plays, completes, likes, shares, skips_n, ni, reports = (
@@ -157,15 +136,39 @@ class FeaturesHydrator(StageBase):
             x[:, col["emb_score"]] = query.models.affinity(
                 query.user_vector, [c.video_id for c in cands]
             )
-        if meta_rows:
-            mm = np.array(meta, dtype=np.float64)
-            rows = np.array(meta_rows, dtype=np.intp)
-            x[rows, _META : _META + 7] = mm[:, :7]  # aff_* .. following: in FEATURES order
-            age_ms = np.maximum(0.0, query.now_ms - mm[:, 7])
-            x[rows, col["age_h_log"]] = np.log1p(age_ms / 3_600_000)
-            x[rows, col["duration_s"]] = mm[:, 8] / 1000
-            x[rows, col["region_match"]] = mm[:, 9]
-            x[rows, col["language_match"]] = mm[:, 10]
+        rows = [i for i, c in enumerate(cands) if c.meta is not None]
+        if rows:
+            metas = [m for c in cands if (m := c.meta) is not None]
+            by = {name: np.zeros(len(metas)) for name in _META_COLUMNS}
+            creator_of = [m.creator_id for m in metas]
+            if tags:
+                tag_aff = [[tags.get(t, 0.0) for t in m.hashtags] for m in metas]
+                by["aff_hashtag_max"][:] = [max(a, default=0.0) for a in tag_aff]
+                by["aff_hashtag_sum"][:] = [sum(a) for a in tag_aff]
+            if creators:
+                by["aff_creator"][:] = [creators.get(cr, 0.0) for cr in creator_of]
+            if sounds:
+                by["aff_sound"][:] = [
+                    sounds.get(m.sound_id, 0.0) if m.sound_id else 0.0 for m in metas
+                ]
+            if skips:
+                by["skip_streak"][:] = [skips.get(cr, 0.0) for cr in creator_of]
+            if interests:
+                by["interest_match"][:] = [len(interests.intersection(m.hashtags)) for m in metas]
+            if following:
+                by["following"][:] = [cr in following for cr in creator_of]
+            if region is not None:
+                by["region_match"][:] = [m.region == region for m in metas]
+            if language is not None:
+                by["language_match"][:] = [m.language == language for m in metas]
+            at = np.array(rows, dtype=np.intp)
+            for name, values in by.items():
+                x[at, col[name]] = values
+            created = np.array([m.created_ms for m in metas], dtype=np.float64)
+            age_ms = np.maximum(0.0, query.now_ms - created)
+            x[at, col["age_h_log"]] = np.log1p(age_ms / 3_600_000)
+            duration = [m.duration_ms or math.nan for m in metas]
+            x[at, col["duration_s"]] = np.array(duration, dtype=np.float64) / 1000
         for i, c in enumerate(cands):
             c.features = Row(x, FEATURES, FEATURE_INDEX, i)
         return cands
