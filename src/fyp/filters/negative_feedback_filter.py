@@ -18,6 +18,8 @@ class NegativeFeedbackFilter(StageBase):
         creators = {k for k, ts in mutes.get("creator", {}).items() if ts >= since}
         sounds = {k for k, ts in mutes.get("sound", {}).items() if ts >= since}
         tags = {k for k, ts in mutes.get("hashtag", {}).items() if ts >= since}
+        if not (gone or creators or sounds or tags):  # most users: nothing to check
+            return FilterResult(kept=list(cands))
         res = FilterResult(kept=[])
         for c in cands:
             m = c.meta
