@@ -24,6 +24,16 @@ PRIORS = {"complete": 0.3, "like": 0.05, "share": 0.01, "skip": 0.3, "not_intere
 PRIOR_N = 5.0
 
 
+# The user's taste for a video's hashtags, creator and sound (0 where the user has none).
+_TASTE = (
+    "aff_hashtag_max",
+    "aff_hashtag_sum",
+    "aff_creator",
+    "aff_sound",
+    "skip_streak",
+    "interest_match",
+    "following",
+)
 # The features, in the order of the request's feature matrix (``Row``).
 FEATURES = (
     "source_score",
@@ -39,13 +49,7 @@ FEATURES = (
     "v_ni_rate",
     "v_velocity_log",
     *(f"src_{name}" for name in SOURCES),
-    "aff_hashtag_max",
-    "aff_hashtag_sum",
-    "aff_creator",
-    "aff_sound",
-    "skip_streak",
-    "interest_match",
-    "following",
+    *_TASTE,
     "age_h_log",
     "duration_s",
     "region_match",
@@ -54,17 +58,7 @@ FEATURES = (
 FEATURE_INDEX = {name: j for j, name in enumerate(FEATURES)}
 _SRC = {name: FEATURE_INDEX[f"src_{name}"] for name in SOURCES}
 # The columns that need the catalog data and the user's state (0 where the user has none).
-_META_COLUMNS = (
-    "aff_hashtag_max",
-    "aff_hashtag_sum",
-    "aff_creator",
-    "aff_sound",
-    "skip_streak",
-    "interest_match",
-    "following",
-    "region_match",
-    "language_match",
-)
+_META_COLUMNS = (*_TASTE, "region_match", "language_match")
 
 
 class FeaturesHydrator(StageBase):
