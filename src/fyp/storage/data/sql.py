@@ -174,7 +174,8 @@ _USER_EVENTS = (
 )
 
 
-# Column types whose SQLite value is the Python value (JSON is decoded by ``_RawRead``).
+# Column types whose SQLite value is the Python value (JSON is decoded by ``_RawRead``; an Enum,
+# a String underneath, would need its conversion).
 _RAW_TYPES = (sa.String, sa.Integer, sa.JSON)
 
 
@@ -192,7 +193,7 @@ class _RawRead:
     def __init__(self, stmt: sa.Select[Any], dialect: sa.Dialect) -> None:
         cols = list(stmt.selected_columns)
         for c in cols:
-            if not isinstance(c.type, _RAW_TYPES):
+            if not isinstance(c.type, _RAW_TYPES) or isinstance(c.type, sa.Enum):
                 raise TypeError(f"{c.name}: {c.type!r} needs SQLAlchemy's result processing")
         self.json = [i for i, c in enumerate(cols) if isinstance(c.type, sa.JSON)]
         self.row: Any = namedtuple("_Row", [c.name for c in cols])  # type: ignore[misc]
