@@ -98,7 +98,8 @@ class FeaturesHydrator(StageBase):
         if found:
             fi, fj = zip(*found, strict=True)
             x[list(fi), list(fj)] = 1.0  # the sources that found each candidate
-        v = self.online.video_counters([c.video_id for c in cands], query.now_ms)
+        ids = [c.video_id for c in cands]
+        v = self.online.video_counters(ids, query.now_ms)
         x[:, col["v_velocity_log"]] = np.log1p(np.maximum(0.0, v.velocity))
         imp, plays, completes, likes, shares, skips_n, ni, reports = (
             v.column(name).astype(np.float64)
@@ -127,9 +128,7 @@ class FeaturesHydrator(StageBase):
         )
         x[:, col["u_recent"]] = float(len(st.recent))
         if query.models is not None and query.user_vector is not None:
-            x[:, col["emb_score"]] = query.models.affinity(
-                query.user_vector, [c.video_id for c in cands]
-            )
+            x[:, col["emb_score"]] = query.models.affinity(query.user_vector, ids)
         rows = [i for i, c in enumerate(cands) if c.meta is not None]
         if rows:
             metas = [m for c in cands if (m := c.meta) is not None]
