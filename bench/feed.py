@@ -326,7 +326,7 @@ def train_env(folder: Path, factors: int, threads: int, index_kind: str) -> dict
 def train(folder: Path, factors: int, threads: int, index_kind: str) -> dict[str, Any]:
     """``fyp train --no-evaluate`` in its own process (its peak RSS is training's alone)."""
     t = time.perf_counter()
-    cmd = [sys.executable, "-m", "fyp.cli", "train", "--no-evaluate"]
+    cmd = [sys.executable, "-m", "fyp", "train", "--no-evaluate"]
     env = train_env(folder, factors, threads, index_kind)
     subprocess.run(cmd, env=env, cwd=folder, check=True)
     wall = time.perf_counter() - t

@@ -419,7 +419,7 @@ def server(database_url: str, var_dir: Path) -> Iterator[tuple[str, int]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FYP_")}
     env |= {"FYP_DATABASE_URL": database_url, "FYP_VAR_DIR": str(var_dir)}
     fyp = Path(sys.executable).with_name("fyp")
-    cmd = [str(fyp)] if fyp.exists() else [sys.executable, "-m", "fyp.cli"]
+    cmd = [str(fyp)] if fyp.exists() else [sys.executable, "-m", "fyp"]
     cmd += ["serve", "--host", HOST, "--port", str(port), "--no-access-log"]
     log_path = var_dir / "server.log"
     with log_path.open("wb") as log:

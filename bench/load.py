@@ -204,7 +204,7 @@ def server(
         "FYP_ONLINE__KEY_PREFIX": prefix,
         "FYP_SERVER__LOG_LEVEL": "WARNING",
     }
-    cmd = [sys.executable, "-m", "fyp.cli", "serve", "--host", HOST, "--port", str(port)]
+    cmd = [sys.executable, "-m", "fyp", "serve", "--host", HOST, "--port", str(port)]
     cmd += ["--workers", str(cfg.workers), "--no-access-log"]
     log_path = var / "server.log"
     var.mkdir(parents=True, exist_ok=True)

@@ -48,7 +48,7 @@ class ServerProcess:
                 [
                     sys.executable,
                     "-m",
-                    "fyp.cli",
+                    "fyp",
                     "serve",
                     "--port",
                     str(self.port),

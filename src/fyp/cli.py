@@ -900,5 +900,7 @@ def simulate(
         raise typer.Exit(1)
 
 
-if __name__ == "__main__":
-    app()
+if __name__ == "__main__":  # `python -m fyp` skips this module's imports before its set-up
+    from fyp.__main__ import main
+
+    main()

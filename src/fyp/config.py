@@ -387,6 +387,14 @@ class ServerSettings(BaseModel):
         gt=0,
         description="The trainer lease lasts this long unless renewed (renewed every third).",
     )
+    malloc_huge_pages: bool = Field(
+        default=True,
+        description="`fyp serve` runs with glibc's malloc asking for transparent huge pages "
+        "(GLIBC_TUNABLES=glibc.malloc.hugetlb=1, set before the interpreter starts): the "
+        "feed reads its million-entry id tables at random, and with 4 KiB pages most of those "
+        "reads also miss the TLB (docs/benchmarks.md). Needs glibc 2.35 or later and THP in "
+        "`madvise` or `always` mode; elsewhere the variable is ignored.",
+    )
 
 
 # -- web --

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
+from fyp.__main__ import HUGE_PAGES, huge_pages_env, prepare
 from fyp.cli import app
 from fyp.config import Settings
+from tests.server import ServerProcess
 
 
 def test_several_workers_refuse_a_per_process_memory_store(
@@ -65,3 +68,76 @@ def test_fyp_redis_url_selects_the_shared_online_state(monkeypatch: pytest.Monke
     monkeypatch.setenv("FYP_REDIS_URL", "redis://cache.internal:6380/2")
     online = Settings().online
     assert (online.backend, online.redis_url) == ("redis", "redis://cache.internal:6380/2")
+
+
+# -- huge pages: `fyp serve` re-executes itself with glibc's malloc asking for them --
+
+
+def test_huge_pages_env_adds_the_tunable_once_and_keeps_an_operators_own() -> None:
+    if not sys.platform.startswith("linux"):
+        pytest.skip("glibc tunables are Linux-only")
+    assert huge_pages_env({}) == {"GLIBC_TUNABLES": HUGE_PAGES}
+    got = huge_pages_env({"GLIBC_TUNABLES": "glibc.malloc.arena_max=2", "X": "1"})
+    assert got == {"GLIBC_TUNABLES": f"glibc.malloc.arena_max=2:{HUGE_PAGES}", "X": "1"}
+    assert huge_pages_env({"GLIBC_TUNABLES": "glibc.malloc.hugetlb=0"}) is None  # theirs wins
+    assert huge_pages_env({"GLIBC_TUNABLES": HUGE_PAGES}) is None  # already re-executed
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "execs"),
+    [
+        (["serve", "--workers", "2"], {}, True),
+        (["serve"], {"FYP_SERVER__MALLOC_HUGE_PAGES": "false"}, False),
+        (["serve"], {"GLIBC_TUNABLES": HUGE_PAGES}, False),  # the re-executed process: no loop
+        (["serve", "--help"], {}, False),
+        (["train"], {}, False),
+        ([], {}, False),
+    ],
+)
+def test_only_serve_is_re_executed_and_only_when_wanted(
+    args: list[str], env: dict[str, str], execs: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not sys.platform.startswith("linux"):
+        pytest.skip("glibc tunables are Linux-only")
+    monkeypatch.delenv("FYP_SERVER__MALLOC_HUGE_PAGES", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    environ = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"} | env
+    calls: list[tuple[str, list[str], dict[str, str]]] = []
+    prepare(args, environ, lambda exe, argv, e: calls.append((exe, argv, dict(e))))
+    if not execs:
+        assert calls == []
+        return
+    [(exe, argv, new_env)] = calls
+    assert exe == sys.executable and argv == [sys.executable, *sys.orig_argv[1:]]
+    assert new_env["GLIBC_TUNABLES"] == HUGE_PAGES
+    assert {k: v for k, v in new_env.items() if k != "GLIBC_TUNABLES"} == environ
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_served_process_and_its_workers_run_with_huge_pages_asked_for(
+    tmp_path: Path, workers: int
+) -> None:
+    if not sys.platform.startswith("linux"):
+        pytest.skip("/proc and glibc tunables are Linux-only")
+    server = ServerProcess(f"sqlite:///{tmp_path / 'fyp.db'}", tmp_path, workers=workers)
+    server.env.pop("GLIBC_TUNABLES", None)  # as a shell without it starts it
+    server.env.pop("FYP_SERVER__MALLOC_HUGE_PAGES", None)
+    server.start(timeout_s=60)
+    try:
+        assert server.proc is not None
+        # exec keeps the pid; several workers come with multiprocessing's resource tracker
+        pids = [server.proc.pid, *_children(server.proc.pid)]
+        assert len(pids) >= 1 + (workers if workers > 1 else 0)
+        for pid in pids:
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            assert f"GLIBC_TUNABLES={HUGE_PAGES}".encode() in environ, pid
+    finally:
+        server.stop()
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        out.extend(int(c) for c in (task / "children").read_text().split())
+    return out

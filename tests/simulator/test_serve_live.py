@@ -75,7 +75,7 @@ def test_serve_with_a_live_audience(tmp_path: Path, stop_with: signal.Signals) -
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "fyp.cli", "serve", "--port", str(port), "--simulate", "12"],
+            [sys.executable, "-m", "fyp", "serve", "--port", str(port), "--simulate", "12"],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
