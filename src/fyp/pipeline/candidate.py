@@ -12,6 +12,33 @@ import numpy.typing as npt
 from fyp.pipeline.catalog_index import VideoMeta
 
 
+class _NoValues(Mapping[str, float]):
+    """The empty mapping every candidate starts with, one for all of them: stages replace a
+    candidate's ``features``, ``predictions`` and ``parts``, never mutate them, so sharing it
+    saves three dicts for each of the hundreds of candidates a request makes. Immutable (no
+    stage can write into it by mistake) and hashable (a dataclass default must be)."""
+
+    __slots__ = ()
+
+    def __getitem__(self, name: str) -> float:
+        raise KeyError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+    def __hash__(self) -> int:
+        return 0
+
+    def __repr__(self) -> str:
+        return "{}"
+
+
+NO_VALUES: Mapping[str, float] = _NoValues()
+
+
 @dataclass(slots=True)
 class Candidate:
     """One video under consideration for one request.
@@ -34,9 +61,9 @@ class Candidate:
     rank_frac: float = 1.0
     exploration: bool = False
     meta: VideoMeta | None = None
-    features: Mapping[str, float] = field(default_factory=dict)
-    predictions: Mapping[str, float] = field(default_factory=dict)
-    parts: Mapping[str, float] = field(default_factory=dict)
+    features: Mapping[str, float] = NO_VALUES
+    predictions: Mapping[str, float] = NO_VALUES
+    parts: Mapping[str, float] = NO_VALUES
     score: float = math.nan
     repeat: bool = False
 
