@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import bisect
 import random
+from operator import itemgetter
 
 import numpy as np
 
@@ -46,12 +47,15 @@ class FreshSource(StageBase):
         by_id, newest = snap.by_id, snap.newest
         # newest is ordered by (-created_ms, id): the window is a prefix of it
         window = bisect.bisect_right(newest, -oldest, key=lambda v: -by_id[v].created_ms)
-        rng = random.Random(query.request_id)
+        # Seeded by the request: the same request samples and draws the same.
+        gen = np.random.default_rng(random.Random(query.request_id).getrandbits(64))
         n = max(MIN_SAMPLE, SAMPLE_PER_SLOT * quota)
-        picks = (
-            newest[:window] if window <= n else [newest[i] for i in rng.sample(range(window), n)]
-        )
-        pool = [vid for vid in picks if vid not in query.served]
+        if window <= n:
+            picks = newest[:window]
+        else:  # n distinct positions, gathered in one call (a loop of list look-ups cost more)
+            picks = list(itemgetter(*gen.choice(window, n, replace=False).tolist())(newest))
+        served = query.served
+        pool = [vid for vid in picks if vid not in served] if served else picks
         if not pool:
             return []
         counters = self.online.video_counters(pool, query.now_ms)
@@ -59,8 +63,6 @@ class FreshSource(StageBase):
         shown = np.maximum(c[:, 0], c[:, 1])
         bad = np.maximum(0.0, shown - c[:, 2]) + 3 * c[:, 5]
         good = c[:, 2] + c[:, 3] + 2 * c[:, 4]
-        # Seeded by the request, like the sample above: the same request draws the same.
-        gen = np.random.default_rng(rng.getrandbits(64))
         draw = gen.beta(1.0 + good, 1.0 + bad)
         age = np.maximum(0, query.now_ms - np.array([by_id[v].created_ms for v in pool]))
         half_life = query.settings.freshness_half_life_h * 3_600_000
