@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,6 +17,7 @@ from fyp.models import VideoIn
 from fyp.pipeline.candidate import Candidate
 from fyp.pipeline.query import Query
 from fyp.pipeline.stages import StageBase
+from fyp.side_effects.served_log_side_effect import ServedLogSideEffect
 from fyp.storage.data import open_data_store
 from tests.api.support import assert_error, serve, with_settings
 from tests.conftest import Api
@@ -170,6 +172,31 @@ def test_never_repeats_across_a_server_restart(settings: Settings, tmp_path: Pat
     assert len(set(before)) == 60
     assert len(after) == 30
     assert not set(after) & set(before)
+
+
+@pytest.mark.parametrize(("flush_ms", "on_a_worker_thread"), [(0.0, True), (200.0, False)])
+def test_the_served_log_waits_on_a_worker_thread_only_when_it_writes_there(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, flush_ms: float, on_a_worker_thread: bool
+) -> None:
+    # Unbatched, the served log commits in run(): that must not block the event loop. Batched,
+    # run() only queues the rows, and a thread hand-off per request would cost more than that.
+    ran_on: list[str] = []
+    run = ServedLogSideEffect.run
+
+    def spy(self: ServedLogSideEffect, query: Query, served: list[Candidate]) -> None:
+        ran_on.append(threading.current_thread().name)
+        run(self, query, served)
+
+    monkeypatch.setattr(ServedLogSideEffect, "run", spy)
+    s = with_settings(feed_settings(settings), serving={"served_log_flush_ms": flush_ms})
+    with serve(s) as api:
+        seed_world(api.store)
+        first = ids(page(api, count=10))
+    with serve(s, api.store) as api:  # the rows reached the store either way (a restart reads them)
+        again = ids(page(api, count=10))
+    assert len(ran_on) == 2
+    assert all(name.startswith("AnyIO worker thread") == on_a_worker_thread for name in ran_on)
+    assert len(first) == len(again) == 10 and not set(first) & set(again)
 
 
 def test_never_repeat_horizon_zero_allows_repeats(settings: Settings) -> None:

@@ -50,6 +50,8 @@ class BadCursor(ValueError):
 class FeedResponse:
     body: dict[str, Any]
     after: Callable[[], None]  # the side effects, to run once the response is sent
+    # whether ``after`` may wait on I/O (run it on a worker thread) or returns at once
+    after_blocks: bool = True
 
 
 class FeedService:
@@ -233,7 +235,10 @@ class FeedService:
         def after() -> None:
             run_side_effects(self.pipeline, query, served)
 
-        return FeedResponse(body, after)
+        blocks = any(
+            getattr(se, "blocks", True) for se in self.pipeline.side_effects if se.enabled(query)
+        )
+        return FeedResponse(body, after, after_blocks=blocks)
 
     def _items(
         self, query: Query, result: PipelineResult

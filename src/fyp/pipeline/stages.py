@@ -87,6 +87,11 @@ class StageBase:
     # these before the stage runs and restores them if it is skipped, so a stage must not set
     # a field it does not declare.
     writes: tuple[str, ...] = ()
+    # A side effect that may wait on I/O when it runs (a store write): the feed runs the side
+    # effects on a worker thread after the response when any enabled one does. One that only
+    # hands its work to a background writer sets this False, and then they run on the event
+    # loop, which costs less than handing them to a thread on every request.
+    blocks: bool = True
 
     def __init_subclass__(cls) -> None:
         super().__init_subclass__()

@@ -27,6 +27,7 @@ class ServedLogSideEffect(StageBase):
     def __init__(self, store: DataStore, flush_ms: float = 0.0) -> None:
         self.store = store
         self.flush_s = flush_ms / 1000
+        self.blocks = self.flush_s <= 0  # batched: run() only appends to the pending rows
         self._pending: list[ServedRow] = []
         self._cond = threading.Condition()
         self._closed = False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -70,8 +71,15 @@ async def get_feed(
         raise ApiError(404, "not_found", f"no user {user_id!r}") from e
     except BadCursor as e:
         raise ApiError(422, "invalid_cursor", "cursor must be one this API returned") from e
-    # The served log is written after the response is sent; it never changes the response.
-    return JSON(res.body, background=BackgroundTask(res.after))
+    # The served log is written after the response is sent; it never changes the response. A
+    # side effect that only queues its rows for a background writer runs on the event loop:
+    # a worker thread per request would cost more than the work.
+    after = BackgroundTask(res.after) if res.after_blocks else BackgroundTask(_on_loop, res.after)
+    return JSON(res.body, background=after)
+
+
+async def _on_loop(after: Callable[[], None]) -> None:
+    after()
 
 
 @router.get(
