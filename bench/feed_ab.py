@@ -1,0 +1,204 @@
+"""Feed throughput of two versions of fyp served side by side, as a ratio: the working tree
+against ``--base`` (a git revision), on the world ``bench/feed.py`` built.
+
+On these shared machines the host's speed drifts by 10-20% within minutes, so two versions
+measured one after the other differ by more than most changes do. Here both run at the same
+time instead: one ``fyp serve`` worker each (so each has about one core), driven by the same
+number of keep-alive clients (``--clients`` each) with random users, in rounds of ``--seconds``.
+Whatever slows the host slows both; each round prints both rates and new/base, and the summary
+is the median ratio. Each version runs from its own source tree (the base from a temporary git
+worktree, via PYTHONPATH) with the same virtualenv, so a change of dependencies is not measured.
+
+    .venv/bin/python bench/feed_ab.py --base HEAD~1 [--world DIR] [--clients 8] [--seconds 20]
+        [--rounds 5] [--warmup 5]
+
+The served log is emptied first (both servers write to it, as their requests interleave).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from feed import (
+    FEED_ROUTE,
+    PAGE,
+    Connection,
+    clear_served,
+    db_url,
+    read_meta,
+    warm_page_cache,
+    world_key,
+)
+from fyp.simulator.world import WorldSpec, ids
+from load import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Arm:
+    name: str
+    src: Path
+    port: int
+    proc: subprocess.Popen[bytes] | None = None
+
+
+def module_of(src: Path) -> str:
+    """``fyp`` (the launcher that sets up the process first) where the tree has it."""
+    return "fyp" if (src / "fyp" / "__main__.py").exists() else "fyp.cli"
+
+
+@contextlib.contextmanager
+def worktree(rev: str) -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="fyp-ab-") as tmp:
+        path = Path(tmp) / "base"
+        subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(path), rev],
+            check=True,
+            capture_output=True,
+        )
+        try:
+            yield path
+        finally:
+            subprocess.run(
+                ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(path)],
+                check=False,
+                capture_output=True,
+            )
+
+
+def start(arm: Arm, world: Path, log_dir: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FYP_")}
+    env.pop("GLIBC_TUNABLES", None)  # each version sets up its own process
+    env |= {
+        "PYTHONPATH": str(arm.src),
+        "FYP_DATABASE_URL": db_url(world),
+        "FYP_VAR_DIR": str(world / "var"),
+        "FYP_SERVER__LOG_LEVEL": "WARNING",
+    }
+    cmd = [sys.executable, "-m", module_of(arm.src), "serve", "--host", "127.0.0.1"]
+    cmd += ["--port", str(arm.port), "--workers", "1", "--no-access-log"]
+    log = (log_dir / f"{arm.name}.log").open("wb")
+    arm.proc = subprocess.Popen(cmd, env=env, cwd=log_dir, stdout=log, stderr=subprocess.STDOUT)
+
+
+def wait_ready(arm: Arm, timeout_s: float, log_dir: Path) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert arm.proc is not None
+        if arm.proc.poll() is not None:
+            raise RuntimeError(f"{arm.name}: {(log_dir / f'{arm.name}.log').read_text()[-2000:]}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"http://127.0.0.1:{arm.port}/readyz", timeout=1).status_code == 200:
+                return
+        time.sleep(0.2)
+    raise TimeoutError(f"{arm.name} not ready in {timeout_s:.0f} s")
+
+
+async def drive(
+    arm: Arm, key: str, users: list[str], clients: int, seconds: float, rng: random.Random
+) -> tuple[int, int]:
+    """Feeds answered 200 and others in ``seconds`` from ``clients`` keep-alive clients."""
+    ok = bad = 0
+    stop = time.perf_counter() + seconds
+
+    async def client() -> None:
+        nonlocal ok, bad
+        conn = Connection(f"http://127.0.0.1:{arm.port}", {"authorization": f"Bearer {key}"})
+        try:
+            while time.perf_counter() < stop:
+                user = users[rng.randrange(len(users))]
+                status, _ = await conn.get(FEED_ROUTE.format(user_id=user) + f"?count={PAGE}")
+                ok, bad = (ok + 1, bad) if status == 200 else (ok, bad + 1)
+        finally:
+            await conn.close()
+
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return ok, bad
+
+
+async def rounds(arms: list[Arm], key: str, users: list[str], args: argparse.Namespace) -> None:
+    rng = random.Random(args.seed)
+    await asyncio.gather(*(drive(a, key, users, args.clients, args.warmup, rng) for a in arms))
+    ratios: list[float] = []
+    for r in range(args.rounds):
+        t = time.perf_counter()
+        got = await asyncio.gather(
+            *(drive(a, key, users, args.clients, args.seconds, rng) for a in arms)
+        )
+        wall = time.perf_counter() - t
+        rate = {a.name: ok / wall for a, (ok, _) in zip(arms, got, strict=True)}
+        ratios.append(rate["new"] / rate["base"])
+        print(
+            f"round {r + 1} ({time.strftime('%H:%M:%S')}): base {rate['base']:.1f} feeds/s, "
+            f"new {rate['new']:.1f} feeds/s, new/base {ratios[-1]:.3f}, "
+            f"non-200 {[bad for _, bad in got]}",
+            flush=True,
+        )
+    print(
+        f"new/base over {len(ratios)} rounds: median {statistics.median(ratios):.3f} "
+        f"(min {min(ratios):.3f}, max {max(ratios):.3f})"
+    )
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--base", required=True, help="git revision to compare the working tree with")
+    p.add_argument("--world", type=Path, help="default: bench/feed.py's default world")
+    p.add_argument("--clients", type=int, default=8, help="keep-alive clients per server")
+    p.add_argument("--seconds", type=float, default=20.0, help="length of a round")
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--warmup", type=float, default=5.0, help="seconds discarded first")
+    p.add_argument("--ready-timeout", type=float, default=180.0)
+    p.add_argument("--seed", type=int, default=1)
+    args = p.parse_args()
+    world = (
+        args.world or ROOT / "var" / "bench-feed" / world_key(WorldSpec(), 64, "auto")
+    ).resolve()
+    meta = read_meta(world)
+    if "key" not in meta or "train" not in meta:
+        sys.exit(f"no trained world in {world}: run bench/feed.py --no-serve first")
+    users = ids("u", meta["spec"]["users"])
+    clear_served(world)
+    warm_page_cache(world)
+    with worktree(args.base) as base, tempfile.TemporaryDirectory(prefix="fyp-ab-logs-") as logs:
+        log_dir = Path(logs)
+        arms = [Arm("base", base / "src", free_port()), Arm("new", ROOT / "src", free_port())]
+        print(
+            f"base {args.base} ({module_of(arms[0].src)}) against the working tree "
+            f"({module_of(arms[1].src)}), {args.clients} clients each, world {world.name}"
+        )
+        try:
+            for arm in arms:
+                start(arm, world, log_dir)
+            for arm in arms:
+                wait_ready(arm, args.ready_timeout, log_dir)
+            asyncio.run(rounds(arms, meta["key"], users, args))
+        finally:
+            for arm in arms:
+                if arm.proc is not None and arm.proc.poll() is None:
+                    arm.proc.terminate()
+            for arm in arms:
+                if arm.proc is not None:
+                    try:
+                        arm.proc.wait(30)
+                    except subprocess.TimeoutExpired:
+                        arm.proc.kill()
+
+
+if __name__ == "__main__":
+    main()
