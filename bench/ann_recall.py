@@ -23,12 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from feed import clear_served, db_url, read_meta, world_key
+from feed import clear_served, db_url, trained_world
 from fyp.api.app import create_app
 from fyp.config import Settings
-from fyp.simulator.world import WorldSpec, ids
-
-ROOT = Path(__file__).resolve().parent.parent
+from fyp.simulator.world import ids
 
 
 def exact_top(queries: np.ndarray, items: np.ndarray, k: int) -> np.ndarray:
@@ -80,12 +78,7 @@ def main() -> None:
     p.add_argument("--ef", default="512,400,300", help="efSearch values, comma-separated")
     p.add_argument("--seed", type=int, default=7)
     args = p.parse_args()
-    world = (
-        args.world or ROOT / "var" / "bench-feed" / world_key(WorldSpec(), 64, "auto")
-    ).resolve()
-    meta = read_meta(world)
-    if "train" not in meta:
-        sys.exit(f"no trained world in {world}: run bench/feed.py --no-serve first")
+    world, meta = trained_world(args.world)
     clear_served(world)
     settings = Settings(
         database_url=db_url(world),

@@ -130,6 +130,16 @@ def read_meta(folder: Path) -> dict[str, Any]:
     return dict(json.loads(path.read_text())) if path.exists() else {}
 
 
+def trained_world(folder: Path | None) -> tuple[Path, dict[str, Any]]:
+    """``folder`` (default: the default world's) and its metadata, once ``bench/feed.py`` has
+    built and trained it; else exits saying so (for the scripts that reuse its world)."""
+    folder = (folder or ROOT / "var" / "bench-feed" / world_key(WorldSpec(), 64, "auto")).resolve()
+    meta = read_meta(folder)
+    if "key" not in meta or "train" not in meta:
+        sys.exit(f"no trained world in {folder}: run bench/feed.py --no-serve first")
+    return folder, meta
+
+
 def write_meta(folder: Path, meta: dict[str, Any]) -> None:
     tmp = folder / "world.json.tmp"
     tmp.write_text(json.dumps(meta, indent=2))

@@ -39,11 +39,10 @@ from feed import (
     Connection,
     clear_served,
     db_url,
-    read_meta,
+    trained_world,
     warm_page_cache,
-    world_key,
 )
-from fyp.simulator.world import WorldSpec, ids
+from fyp.simulator.world import ids
 from load import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -166,12 +165,7 @@ def main() -> None:
     p.add_argument("--ready-timeout", type=float, default=180.0)
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args()
-    world = (
-        args.world or ROOT / "var" / "bench-feed" / world_key(WorldSpec(), 64, "auto")
-    ).resolve()
-    meta = read_meta(world)
-    if "key" not in meta or "train" not in meta:
-        sys.exit(f"no trained world in {world}: run bench/feed.py --no-serve first")
+    world, meta = trained_world(args.world)
     users = ids("u", meta["spec"]["users"])
     clear_served(world)
     warm_page_cache(world)
