@@ -34,7 +34,7 @@ def prepare(
 ) -> None:
     """Re-execute ``fyp serve`` with huge pages asked for, when the settings want them and the
     environment does not have them yet (the re-executed process has them: no loop)."""
-    if args[:1] != ["serve"] or "--help" in args:
+    if args[:1] != ["serve"] or "--help" in args or not sys.executable:
         return
     env = huge_pages_env(environ)
     if env is None:
