@@ -91,8 +91,8 @@ def start(arm: Arm, world: Path, log_dir: Path) -> None:
     }
     cmd = [sys.executable, "-m", module_of(arm.src), "serve", "--host", "127.0.0.1"]
     cmd += ["--port", str(arm.port), "--workers", "1", "--no-access-log"]
-    log = (log_dir / f"{arm.name}.log").open("wb")
-    arm.proc = subprocess.Popen(cmd, env=env, cwd=log_dir, stdout=log, stderr=subprocess.STDOUT)
+    with (log_dir / f"{arm.name}.log").open("wb") as log:  # the child keeps its own copy
+        arm.proc = subprocess.Popen(cmd, env=env, cwd=log_dir, stdout=log, stderr=subprocess.STDOUT)
 
 
 def wait_ready(arm: Arm, timeout_s: float, log_dir: Path) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 from collections import namedtuple
 from collections.abc import Collection, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -220,6 +220,14 @@ class _RawRead:
         return out
 
 
+# What a down or unreachable database raises through SQLAlchemy (reported as StoreUnavailable).
+_UNREACHABLE = (sa.exc.OperationalError, sa.exc.TimeoutError, sa.exc.InterfaceError)
+
+
+def _unavailable(e: Exception) -> StoreUnavailable:
+    return StoreUnavailable(str(e.orig if isinstance(e, sa.exc.DBAPIError) else e))
+
+
 class SqlDataStore:
     """DataStore on SQLite or PostgreSQL through SQLAlchemy Core."""
 
@@ -291,16 +299,16 @@ class SqlDataStore:
         try:
             with self._writer.begin() as conn:
                 yield conn
-        except (sa.exc.OperationalError, sa.exc.TimeoutError, sa.exc.InterfaceError) as e:
-            raise StoreUnavailable(str(e.orig if isinstance(e, sa.exc.DBAPIError) else e)) from e
+        except _UNREACHABLE as e:
+            raise _unavailable(e) from e
 
     @contextmanager
     def _read(self) -> Iterator[sa.Connection]:
         try:
             with self._reader.connect() as conn:
                 yield conn
-        except (sa.exc.OperationalError, sa.exc.TimeoutError, sa.exc.InterfaceError) as e:
-            raise StoreUnavailable(str(e.orig if isinstance(e, sa.exc.DBAPIError) else e)) from e
+        except _UNREACHABLE as e:
+            raise _unavailable(e) from e
 
     def _select(self, stmt: sa.Select[Any], params: dict[str, Any]) -> Sequence[Any]:
         """The rows of one of the prebuilt per-request reads: on SQLite through ``_RawRead``,
@@ -310,20 +318,14 @@ class SqlDataStore:
             with self._read() as conn:
                 return conn.execute(stmt, params).all()
         try:
-            dbapi = self._reader.raw_connection()
-            try:
-                cur = dbapi.cursor()
-                try:
-                    cur.execute(raw.sql, raw.args(params))
-                    found = cur.fetchall()
-                finally:
-                    cur.close()
-            finally:
-                dbapi.close()  # back to the pool
+            # closing the pooled connection returns it to the pool
+            with closing(self._reader.raw_connection()) as dbapi, closing(dbapi.cursor()) as cur:
+                cur.execute(raw.sql, raw.args(params))
+                found = cur.fetchall()
         except (sqlite3.OperationalError, sqlite3.InterfaceError) as e:
             raise StoreUnavailable(str(e)) from e
-        except (sa.exc.OperationalError, sa.exc.TimeoutError, sa.exc.InterfaceError) as e:
-            raise StoreUnavailable(str(e.orig if isinstance(e, sa.exc.DBAPIError) else e)) from e
+        except _UNREACHABLE as e:
+            raise _unavailable(e) from e
         return raw.rows(found)
 
     def close(self) -> None:
