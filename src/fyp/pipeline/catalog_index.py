@@ -78,11 +78,18 @@ def _shared_tuple(items: Iterable[str]) -> tuple[str, ...]:
     return _TUPLES.setdefault(t, t)
 
 
+def _newest_first(m: VideoMeta) -> tuple[int, str]:
+    return -m.created_ms, m.id
+
+
 class _Snapshot:
+    """``newest`` holds the records themselves (newest first), so the sources that walk it
+    (fresh, backfill) read a video's fields without a look-up by id per video."""
+
     def __init__(self, metas: list[VideoMeta]) -> None:
         self.by_id = {m.id: m for m in metas}
-        newest = sorted(metas, key=lambda m: (-m.created_ms, m.id))
-        self.newest = [m.id for m in newest]
+        newest = sorted(metas, key=_newest_first)
+        self.newest: list[VideoMeta] = newest
         self.by_hashtag: dict[str, list[str]] = {}
         self.by_sound: dict[str, list[str]] = {}
         self.by_creator: dict[str, list[str]] = {}
@@ -97,7 +104,7 @@ class _Snapshot:
         return -self.by_id[vid].created_ms, vid
 
     def _lists(self, m: VideoMeta) -> list[list[str]]:
-        out = [self.newest, self.by_creator.setdefault(m.creator_id, [])]
+        out = [self.by_creator.setdefault(m.creator_id, [])]
         out.extend(self.by_hashtag.setdefault(t, []) for t in dict.fromkeys(m.hashtags))
         if m.sound_id:
             out.append(self.by_sound.setdefault(m.sound_id, []))
@@ -110,12 +117,17 @@ class _Snapshot:
         if old == m:
             return
         if old is not None:
+            # Found by its key in O(log n), not by a scan of a million records.
+            at = bisect.bisect_left(self.newest, _newest_first(old), key=_newest_first)
+            if at < len(self.newest) and self.newest[at] is old:
+                del self.newest[at]
             for lst in self._lists(old):
                 with contextlib.suppress(ValueError):
                     lst.remove(vid)
             del self.by_id[vid]
         if m is not None:
             self.by_id[vid] = m
+            bisect.insort(self.newest, m, key=_newest_first)
             for lst in self._lists(m):
                 bisect.insort(lst, vid, key=self._order)
 

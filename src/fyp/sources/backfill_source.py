@@ -20,10 +20,10 @@ class BackfillSource(StageBase):
     async def get_candidates(self, query: Query) -> list[Candidate]:
         want = max(MIN_BACKFILL, 3 * query.count)
         out: list[Candidate] = []
-        for vid in self.catalog.snapshot().newest:
-            if vid in query.served:
+        for m in self.catalog.snapshot().newest:
+            if m.id in query.served:
                 continue
-            out.append(Candidate(vid, self.reason, source_score=1.0 / (1 + len(out))))
+            out.append(Candidate(m.id, self.reason, source_score=1.0 / (1 + len(out))))
             if len(out) >= want:
                 break
         return out

@@ -44,9 +44,9 @@ class FreshSource(StageBase):
             return []
         snap = self.catalog.snapshot()
         oldest = query.now_ms - int(self.serving.fresh_window_h * 3_600_000)
-        by_id, newest = snap.by_id, snap.newest
+        newest = snap.newest
         # newest is ordered by (-created_ms, id): the window is a prefix of it
-        window = bisect.bisect_right(newest, -oldest, key=lambda v: -by_id[v].created_ms)
+        window = bisect.bisect_right(newest, -oldest, key=lambda m: -m.created_ms)
         # Seeded by the request: the same request samples and draws the same.
         gen = np.random.default_rng(random.Random(query.request_id).getrandbits(64))
         n = max(MIN_SAMPLE, SAMPLE_PER_SLOT * quota)
@@ -55,22 +55,23 @@ class FreshSource(StageBase):
         else:  # n distinct positions, gathered in one call (a loop of list look-ups cost more)
             picks = list(itemgetter(*gen.choice(window, n, replace=False).tolist())(newest))
         served = query.served
-        pool = [vid for vid in picks if vid not in served] if served else picks
+        pool = [m for m in picks if m.id not in served] if served else picks
         if not pool:
             return []
-        counters = self.online.video_counters(pool, query.now_ms)
+        ids = [m.id for m in pool]
+        counters = self.online.video_counters(ids, query.now_ms)
         c = counters.counts[:, [COUNTER_INDEX[k] for k in _COLUMNS]].astype(np.float64)
         shown = np.maximum(c[:, 0], c[:, 1])
         bad = np.maximum(0.0, shown - c[:, 2]) + 3 * c[:, 5]
         good = c[:, 2] + c[:, 3] + 2 * c[:, 4]
         draw = gen.beta(1.0 + good, 1.0 + bad)
-        age = np.maximum(0, query.now_ms - np.array([by_id[v].created_ms for v in pool]))
+        age = np.maximum(0, query.now_ms - np.array([m.created_ms for m in pool]))
         half_life = query.settings.freshness_half_life_h * 3_600_000
         score = draw * (0.5 + 0.5 * np.exp2(-age / half_life))
         score[shown >= self.serving.fresh_max_impressions] = -1.0  # retired
         order = np.argsort(-score, kind="stable")[:quota]
         return [
-            Candidate(pool[i], self.reason, source_score=float(draw[i]), exploration=True)
+            Candidate(ids[i], self.reason, source_score=float(draw[i]), exploration=True)
             for i in order.tolist()
             if score[i] >= 0
         ]
