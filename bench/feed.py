@@ -19,10 +19,13 @@ Stages, each timed and recorded in ``<world>/world.json``:
 3. ``fyp serve`` with 1 and 2 workers (``--workers``) on the world's store and models, online
    state in-process (or Redis: ``--online redis``); the store and model files are read once
    first so the servers find them in the page cache. ``GET /v1/users/{u}/feed?count=10`` for
-   random users from 1 and 16 concurrent keep-alive clients (``--clients``), ``--warmup``
-   seconds discarded then ``--seconds`` measured: feeds/s, p50/p90/p99/max latency, non-200s,
-   feeds that fell back, CPU of server and client (they share the cores), and the server's peak
-   memory over the window: RSS and PSS summed over its process tree
+   random users from 1 and 16 concurrent keep-alive clients (``--clients``; each asks for
+   ``--pages`` consecutive pages of a user, following the cursor, before drawing the next: 1 by
+   default, which makes nearly every request a user's first since the server started, rebuilt
+   from the log), ``--warmup`` seconds discarded then ``--seconds`` measured: feeds/s,
+   p50/p90/p99/max latency, non-200s, feeds that fell back, CPU of server and client (they
+   share the cores), and the server's peak memory over the window: RSS and PSS summed over its
+   process tree
    (``/proc/<pid>/smaps_rollup``; RSS counts a page shared by the workers, such as a mapped
    model file, once per process, PSS splits it between them). The server's own stage timings
    (its ``/metrics`` histograms, mean per feed over the window) show where a request's time
@@ -37,7 +40,7 @@ feed, the cyclic GC's pauses, and a cProfile.
 
     .venv/bin/python bench/feed.py [--videos 1000000] [--users 100000] [--events 10000000]
         [--world DIR] [--rebuild] [--seconds 20] [--warmup 5] [--clients 1,16] [--workers 1,2]
-        [--online memory|redis] [--profile 300 [--profile-clients 16]] [--json FILE]
+        [--pages 1] [--online memory|redis] [--profile 300 [--profile-clients 16]] [--json FILE]
 
 A small world for development (about 2 minutes): ``--videos 20000 --users 2000 --events
 200000``.
@@ -423,10 +426,16 @@ async def drive(
     seed: int,
     at_begin: Callable[[], object],
     at_end: Callable[[], object],
+    pages: int = 1,
 ) -> tuple[Tally, float, float]:
     """``clients`` keep-alive loops of feed requests for random users: ``warmup`` seconds, then
     ``seconds`` measured (``at_begin`` and ``at_end`` run at its edges). Returns the tally of
     the measured window, its length and this process's CPU seconds in it.
+
+    Each client asks for ``pages`` consecutive pages of one user (following the response's
+    cursor, as an app scrolling a session does) before drawing the next user; with one page,
+    nearly every request is for a user the server has not seen since it started, whose online
+    state it rebuilds from the log first.
 
     Clients start ``STAGGER_S`` apart: connections opened in one burst all land in whichever
     worker accepts first (it takes the whole burst), and the other worker idles.
@@ -442,27 +451,35 @@ async def drive(
         await asyncio.sleep(i * STAGGER_S)
         rng = random.Random(seed * 1000 + i)
         conn = Connection(url, headers)
+        user, cursor, left = "", "", 0
         while time.perf_counter() < end:
-            user = users[rng.randrange(len(users))]
+            if left == 0:
+                user, cursor, left = users[rng.randrange(len(users))], "", pages
+            left -= 1
             t = time.perf_counter()
             try:
                 status, content = await asyncio.wait_for(
-                    conn.get(f"/v1/users/{user}/feed?count={PAGE}"), 30
+                    conn.get(f"/v1/users/{user}/feed?count={PAGE}{cursor}"), 30
                 )
             except (*_BROKEN, TimeoutError):
                 await conn.close()
+                left = 0
                 if t >= begin:
                     tally.statuses[0] += 1
                 continue
             done = time.perf_counter()
+            body = orjson.loads(content) if status == 200 else None
+            if body is None:
+                left = 0  # the session ends with a failed page
+            elif left:
+                cursor = f"&cursor={body['cursor']}"
             if t < begin or done > end:
                 continue  # warm-up, or finished past the window
             tally.statuses[status] += 1
-            if status != 200:
+            if body is None:
                 await asyncio.sleep(0.05)
                 continue
             tally.latencies.append(done - t)
-            body = orjson.loads(content)
             tally.items += len(body["items"])
             if body.get("fallback") is not None:
                 tally.fallbacks[str(body["fallback"])] += 1
@@ -604,7 +621,7 @@ def measure(
     tally, wall, client_cpu = asyncio.run(
         drive(
             base, key, users, clients, args.warmup, args.seconds, args.seed + clients,
-            at_begin, at_end,
+            at_begin, at_end, args.pages,
         )
     )  # fmt: skip
     feeds = len(tally.latencies)
@@ -801,7 +818,8 @@ def report(meta: dict[str, Any], rows: list[Row], args: Any) -> str:
         f"{platform.node()}: {os.cpu_count()} cores, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; "
         f"world {spec['videos']:,} videos, {spec['users']:,} users, {spec['events']:,} events "
         f"(seed {spec['seed']}), generated "
-        f"{(now_ms() - meta['now_ms']) / 3_600_000:.1f} h ago; online state {args.online}",
+        f"{(now_ms() - meta['now_ms']) / 3_600_000:.1f} h ago; online state {args.online}; "
+        + (f"{args.pages} consecutive pages per user" if args.pages > 1 else "one page per user"),
         "",
     ]
     build = meta.get("build")
@@ -929,6 +947,12 @@ def main() -> None:
     p.add_argument("--warmup", type=float, default=5.0)
     p.add_argument("--clients", type=parse_ints, default=[1, 16])
     p.add_argument("--workers", type=parse_ints, default=[1, 2])
+    p.add_argument(
+        "--pages",
+        type=int,
+        default=1,
+        help="consecutive pages a client asks for one user before drawing the next (a session)",
+    )
     p.add_argument("--online", choices=["memory", "redis"], default="memory")
     p.add_argument("--redis", default=os.environ.get("FYP_BENCH_REDIS", REDIS_DEFAULT))
     p.add_argument("--profile", type=int, default=0, help="also cProfile N feeds in-process")
@@ -936,6 +960,8 @@ def main() -> None:
     p.add_argument("--no-serve", action="store_true", help="build and train only")
     p.add_argument("--json", type=Path, help="also write everything measured here")
     args = p.parse_args()
+    if args.pages < 1:
+        p.error("--pages must be at least 1")
 
     spec = WorldSpec(
         videos=args.videos, users=args.users, events=args.events, days=args.days, seed=args.seed
@@ -986,6 +1012,7 @@ def main() -> None:
             orjson.dumps(
                 {
                     "meta": {k: v for k, v in meta.items() if k != "key"},
+                    "pages_per_user": args.pages,
                     "rows": [dump(r) for r in rows],
                 },
                 option=orjson.OPT_INDENT_2,
