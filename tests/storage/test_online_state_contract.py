@@ -24,6 +24,7 @@ from fyp.storage.cache import (
     MarkWarm,
     Mute,
     OnlineState,
+    OnlineUnavailable,
     Op,
     Reset,
     compact,
@@ -204,6 +205,57 @@ def test_video_counters_of_many_videos(online: OnlineState) -> None:
     got = online.video_counters(vids[::-1], T0)
     assert got.column("plays").tolist() == list(range(3000, 0, -1))
     assert sorted(got.velocity.nonzero()[0].tolist()) == [999, 1999, 2999]
+
+
+def _redis_state(**client_kw: object) -> RedisOnlineState:
+    import redis
+
+    settings = _settings(key_prefix=f"fyptest:{uuid.uuid4().hex[:10]}:", redis_retry_s=0.0)
+    client = redis.Redis.from_url(REDIS_URL, decode_responses=True, **client_kw)  # type: ignore[arg-type]
+    state = RedisOnlineState(settings, client=client)
+    try:
+        state.ping()
+    except Exception as e:
+        _unavailable("Redis", e)
+    return state
+
+
+def _drop(state: RedisOnlineState) -> None:
+    keys = list(state.r.scan_iter(match=f"{state.settings.key_prefix}*", count=1000))
+    if keys:
+        state.r.delete(*keys)
+    state.close()
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_redis_counters_read_either_reply_protocol(protocol: int) -> None:
+    # The counters are read straight off a pooled connection: RESP2 answers each HGETALL with
+    # a flat list, RESP3 with a map; both must give the same matrix.
+    state = _redis_state(protocol=protocol)
+    try:
+        state.apply([Count("a", "plays", 5), Count("a", "likes", 2), Heat("b", None, 1.0, T0)])
+        got = state.video_counters(["b", "nope", "a"], T0)
+        assert got.of(2) == {"plays": 5, "likes": 2}
+        assert got.of(1) == {} == got.of(0)
+        assert got.velocity.tolist() == [pytest.approx(1.0), 0.0, 0.0]
+    finally:
+        _drop(state)
+
+
+def test_redis_counters_after_a_failed_read_are_read_right() -> None:
+    # A reply that fails half-way through a read (a key of the wrong type) leaves later
+    # replies unread on the socket: the next read must not get them as its own.
+    state = _redis_state()
+    try:
+        state.apply([Count(f"v{i}", "plays", i + 1) for i in range(50)])
+        state.r.set(state._v("bad"), "not a hash")
+        with pytest.raises(OnlineUnavailable):
+            state.video_counters(["v0", "bad", *(f"v{i}" for i in range(1, 50))], T0)
+        for _ in range(3):  # every pooled connection, not only the one that failed
+            got = state.video_counters([f"v{i}" for i in range(49, -1, -1)], T0)
+            assert got.column("plays").tolist() == list(range(50, 0, -1))
+    finally:
+        _drop(state)
 
 
 def test_trending_is_per_region_and_decays(online: OnlineState) -> None:

@@ -274,16 +274,13 @@ class RedisOnlineState:
         out = VideoCounters.empty(n)
         if not n:
             return out
-        pipe = self.r.pipeline(transaction=False)
-        for vid in video_ids:
-            pipe.hgetall(self._v(vid))
         # HGETALL beat HMGET of the named fields (8.4 against 11.4 ms for 400 videos): only
         # the counters a video has come back, filled in here by column.
         rows: list[int] = []
         cols: list[int] = []
         values: list[int] = []
         col = COUNTER_INDEX.get
-        for i, raw in enumerate(pipe.execute()):
+        for i, raw in enumerate(self._hgetall_many([self._v(vid) for vid in video_ids])):
             for name, value in raw.items():
                 if name == "vel":
                     v, ts = _parse(value)
@@ -295,6 +292,32 @@ class RedisOnlineState:
         if rows:
             out.counts[rows, cols] = values
         return out
+
+    def _hgetall_many(self, keys: list[str]) -> list[dict[str, str]]:
+        """HGETALL of every key in one round trip, sent and read on a pooled connection
+        directly: a feed reads some 700 videos' counters, and redis-py's pipeline spends about
+        a third of such a read on its per-command bookkeeping (400 keys: 3.1-3.4 against 2.2
+        ms). Connection errors are retried as a pipeline's are; after any error the connection
+        is dropped, since replies may be left unread on it."""
+        pool = self.r.connection_pool
+        conn = pool.get_connection()
+        packed = conn.pack_commands([("HGETALL", key) for key in keys])
+
+        def send_and_read() -> list[Any]:
+            conn.send_packed_command(packed)
+            return [conn.read_response() for _ in keys]
+
+        try:
+            replies = conn.retry.call_with_retry(send_and_read, lambda _e: conn.disconnect())
+        except BaseException:
+            conn.disconnect()
+            raise
+        finally:
+            pool.release(conn)
+        # RESP3 answers a map, RESP2 a flat list of fields and values
+        return [
+            r if isinstance(r, dict) else dict(zip(r[::2], r[1::2], strict=True)) for r in replies
+        ]
 
     @_guarded
     def trending(self, region: str, k: int, now_ms: int) -> list[tuple[str, float]]:
