@@ -211,7 +211,7 @@ def _redis_state(**client_kw: object) -> RedisOnlineState:
     import redis
 
     settings = _settings(key_prefix=f"fyptest:{uuid.uuid4().hex[:10]}:", redis_retry_s=0.0)
-    client = redis.Redis.from_url(REDIS_URL, decode_responses=True, **client_kw)  # type: ignore[arg-type]
+    client = redis.Redis.from_url(REDIS_URL, decode_responses=True, **client_kw)
     state = RedisOnlineState(settings, client=client)
     try:
         state.ping()
