@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import redis
 
 from fyp.config import OnlineSettings
 from fyp.storage.cache import (
@@ -43,19 +44,38 @@ def _settings(**kw: object) -> OnlineSettings:
     return OnlineSettings.model_validate({**base, **kw})
 
 
+def _own_prefix(**kw: object) -> OnlineSettings:
+    """Settings whose Redis keys no other test shares."""
+    return _settings(key_prefix=f"fyptest:{uuid.uuid4().hex[:10]}:", **kw)
+
+
 @pytest.fixture(params=["memory", "redis"])
 def online(request: pytest.FixtureRequest) -> Iterator[OnlineState]:
-    settings = _settings(key_prefix=f"fyptest:{uuid.uuid4().hex[:10]}:", max_served=100)
+    settings = _own_prefix(max_served=100)
     if request.param == "memory":
         yield MemoryOnlineState(settings, clock=lambda: T0)
         return
-    state = RedisOnlineState(settings)
+    state = _redis(settings)
+    yield state
+    _drop(state)
+
+
+def _redis(settings: OnlineSettings, **client_kw: object) -> RedisOnlineState:
+    """A Redis backend on the test server (``client_kw``: a client of our own, so built)."""
+    client = (
+        redis.Redis.from_url(REDIS_URL, decode_responses=True, **client_kw) if client_kw else None
+    )
+    state = RedisOnlineState(settings, client=client)
     try:
         state.ping()
     except Exception as e:
         _unavailable("Redis", e)
-    yield state
-    keys = list(state.r.scan_iter(match=f"{settings.key_prefix}*", count=1000))
+    return state
+
+
+def _drop(state: RedisOnlineState) -> None:
+    """Delete the keys of the test's own prefix."""
+    keys = list(state.r.scan_iter(match=f"{state.settings.key_prefix}*", count=1000))
     if keys:
         state.r.delete(*keys)
     state.close()
@@ -207,31 +227,11 @@ def test_video_counters_of_many_videos(online: OnlineState) -> None:
     assert sorted(got.velocity.nonzero()[0].tolist()) == [999, 1999, 2999]
 
 
-def _redis_state(**client_kw: object) -> RedisOnlineState:
-    import redis
-
-    settings = _settings(key_prefix=f"fyptest:{uuid.uuid4().hex[:10]}:", redis_retry_s=0.0)
-    client = redis.Redis.from_url(REDIS_URL, decode_responses=True, **client_kw)
-    state = RedisOnlineState(settings, client=client)
-    try:
-        state.ping()
-    except Exception as e:
-        _unavailable("Redis", e)
-    return state
-
-
-def _drop(state: RedisOnlineState) -> None:
-    keys = list(state.r.scan_iter(match=f"{state.settings.key_prefix}*", count=1000))
-    if keys:
-        state.r.delete(*keys)
-    state.close()
-
-
 @pytest.mark.parametrize("protocol", [2, 3])
 def test_redis_counters_read_either_reply_protocol(protocol: int) -> None:
     # The counters are read straight off a pooled connection: RESP2 answers each HGETALL with
     # a flat list, RESP3 with a map; both must give the same matrix.
-    state = _redis_state(protocol=protocol)
+    state = _redis(_own_prefix(redis_retry_s=0.0), protocol=protocol)
     try:
         state.apply([Count("a", "plays", 5), Count("a", "likes", 2), Heat("b", None, 1.0, T0)])
         got = state.video_counters(["b", "nope", "a"], T0)
@@ -245,7 +245,7 @@ def test_redis_counters_read_either_reply_protocol(protocol: int) -> None:
 def test_redis_counters_after_a_failed_read_are_read_right() -> None:
     # A reply that fails half-way through a read (a key of the wrong type) leaves later
     # replies unread on the socket: the next read must not get them as its own.
-    state = _redis_state()
+    state = _redis(_own_prefix(redis_retry_s=0.0))
     try:
         state.apply([Count(f"v{i}", "plays", i + 1) for i in range(50)])
         state.r.set(state._v("bad"), "not a hash")
@@ -278,12 +278,7 @@ def test_trending_is_per_region_and_decays(online: OnlineState) -> None:
 def test_trending_survives_an_epoch_boundary() -> None:
     # Redis keeps trending in epochs of 256 half-lives; a score written in the previous epoch
     # must still count, decayed, after the boundary.
-    settings = _settings(key_prefix=f"fyptest:{uuid.uuid4().hex[:10]}:")
-    state = RedisOnlineState(settings)
-    try:
-        state.ping()
-    except Exception as e:
-        _unavailable("Redis", e)
+    state = _redis(_own_prefix())
     try:
         boundary = (T0 // (256 * H) + 1) * 256 * H
         state.apply([Heat("before", None, 4.0, boundary - H), Heat("after", None, 1.0, boundary)])
@@ -291,10 +286,7 @@ def test_trending_survives_an_epoch_boundary() -> None:
         assert best["before"] == pytest.approx(1.0)
         assert best["after"] == pytest.approx(0.5)
     finally:
-        keys = list(state.r.scan_iter(match=f"{settings.key_prefix}*"))
-        if keys:
-            state.r.delete(*keys)
-        state.close()
+        _drop(state)
 
 
 def test_memory_backend_drops_least_recently_used_and_expired_users() -> None:
