@@ -20,10 +20,12 @@ class FreshnessScorer(StageBase):
         if query.settings.random_scores:
             return cands
         hl = query.settings.freshness_half_life_h * 3_600_000
-        now = query.now_ms
-        bonus = [
-            math.nan if c.meta is None else WEIGHT * 2.0 ** (-max(0, now - c.meta.created_ms) / hl)
-            for c in cands
-        ]
-        add_part(cands, "freshness", np.array(bonus, dtype=np.float64))
+        # one numpy pass over the ages (NaN, no part, for a candidate without catalog data)
+        created = np.fromiter(
+            (math.nan if (m := c.meta) is None else m.created_ms for c in cands),
+            np.float64,
+            len(cands),
+        )
+        age = np.maximum(0.0, query.now_ms - created)
+        add_part(cands, "freshness", WEIGHT * np.exp2(-age / hl))
         return cands
