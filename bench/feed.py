@@ -925,9 +925,9 @@ def main() -> None:
     p.add_argument("--train-threads", type=int, default=2, help="training.threads")
     p.add_argument(
         "--index-kind",
-        choices=["auto", "flat", "hnsw", "ivf"],
+        choices=["auto", "flat", "hnsw", "hnsw_sq8", "ivf"],
         default="auto",
-        help="training.index_kind (auto: exact below 100,000 videos, else HNSW)",
+        help="training.index_kind (auto: exact below 100,000 videos, else HNSW over 8-bit codes)",
     )
     p.add_argument(
         "--api-events",

@@ -255,7 +255,7 @@ def test_prune_keeps_the_newest_and_the_active(settings: Settings, tmp_path: Pat
     assert reg.versions() == ["v0", "v3", "v4"]
 
 
-@pytest.mark.parametrize("kind", ["hnsw", "ivf"])
+@pytest.mark.parametrize("kind", ["hnsw", "hnsw_sq8", "ivf"])
 def test_approximate_indexes_find_what_the_exact_one_finds(kind: str, settings: Settings) -> None:
     rng = np.random.default_rng(5)
     vectors = rng.standard_normal((3000, 16)).astype(np.float32)
@@ -273,7 +273,8 @@ def test_approximate_indexes_find_what_the_exact_one_finds(kind: str, settings: 
     models.manifest["index"] = {"kind": kind, "ef_search": 64, "nprobe": 7}
     reg.publish(models)
     loaded = reg.load("v1").index
-    if kind == "hnsw":
+    assert type(loaded) is type(approx)
+    if kind.startswith("hnsw"):
         assert loaded.hnsw.efSearch == 64
     else:
         assert loaded.nprobe == 7
