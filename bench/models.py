@@ -75,13 +75,13 @@ def ann(n: int, k: int, hnsw: bool) -> None:
     print(f"  flat                     {timed(lambda: exact.search(q[:1], k), 50)}")
     kinds: list[tuple[str, str, list[int]]] = [("ivf", "nprobe", [16, 32, 64])]
     if hnsw:
-        kinds.insert(0, ("hnsw", "efSearch", [256, 512]))
+        kinds[:0] = [("hnsw", "efSearch", [256, 512]), ("hnsw_sq8", "efSearch", [256, 512])]
     for kind, knob, values in kinds:
         t = time.perf_counter()
         index = build_index(v, kind)
         print(f"  {kind} built in {time.perf_counter() - t:.1f} s")
         for value in values:
-            if kind == "hnsw":
+            if kind.startswith("hnsw"):
                 index.hnsw.efSearch = value
             else:
                 index.nprobe = value
