@@ -278,7 +278,7 @@ def build_index(
     the exact top 500 at 1.5 ms but is slow to build (37 s per 100k videos on one core);
     ``hnsw_sq8`` is the same graph over 8-bit codes of the vectors (a quarter of their bytes):
     at a million videos it kept the same share of the exact top 300 as ``hnsw`` (0.753 against
-    0.754) in 15% less time, from a file 36% smaller; ``ivf`` (sqrt(n) lists, k-means on a
+    0.754) in 13-21% less time, from a file 36% smaller; ``ivf`` (sqrt(n) lists, k-means on a
     sample) builds in a second but needs many probes for a top 500 (83% at nprobe 64). Figures
     in docs/benchmarks.md.
     """
