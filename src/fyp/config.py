@@ -365,6 +365,14 @@ class ServerSettings(BaseModel):
         "is answered 503; nothing unanswered is acknowledged.",
     )
     retry_after_s: int = Field(default=1, ge=1, description="Retry-After on 429 and 503 answers.")
+    gc_threshold: int = Field(
+        default=20_000,
+        ge=1,
+        description="Allocations between collections of the cyclic GC's youngest generation in "
+        "a serving process (Python's default is 700). A feed request holds a few thousand "
+        "objects at once, all freed by reference counting when it ends; at 700 the GC scanned "
+        "them several times a request for nothing (docs/benchmarks.md).",
+    )
     db_pool_size: int = Field(default=8, ge=1, description="PostgreSQL connections per worker.")
     db_pool_timeout_s: float = Field(
         default=5.0, gt=0, description="Longest wait for a pooled connection before 503."

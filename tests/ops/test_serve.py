@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from fyp.__main__ import HUGE_PAGES, huge_pages_env, prepare
 from fyp.cli import app
-from fyp.config import Settings
+from fyp.config import ServerSettings, Settings
 from tests.server import ServerProcess
 
 
@@ -141,3 +141,27 @@ def _children(pid: int) -> list[int]:
     for task in Path(f"/proc/{pid}/task").iterdir():
         out.extend(int(c) for c in (task / "children").read_text().split())
     return out
+
+
+def test_a_serving_app_collects_its_youngest_objects_as_settings_say(tmp_path: Path) -> None:
+    import gc
+
+    from fastapi.testclient import TestClient
+
+    from fyp.api.app import create_app
+
+    before = gc.get_threshold()
+    settings = Settings(
+        var_dir=tmp_path / "var",
+        database_url="memory://",
+        server=ServerSettings(gc_threshold=12_345),
+        _env_file=None,
+    )  # type: ignore[call-arg]
+    try:
+        gc.set_threshold(700, 7, 9)
+        with TestClient(create_app(settings)) as client:
+            assert client.get("/healthz").status_code == 200
+            # the youngest generation as configured; the older ones as they were
+            assert gc.get_threshold() == (12_345, 7, 9)
+    finally:
+        gc.set_threshold(*before)
