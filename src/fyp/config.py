@@ -277,7 +277,10 @@ class OnlineSettings(BaseModel):
         "the newest logged events at start-up.",
     )
     warm_user_events: int = Field(
-        default=500, ge=0, description="A cold user's state is rebuilt from this many events."
+        default=500,
+        ge=0,
+        description="A cold user's state is rebuilt from this many of their newest events; "
+        "impressions, which move no per-user state, are not read and not counted.",
     )
 
 
@@ -368,10 +371,11 @@ class ServerSettings(BaseModel):
     gc_threshold: int = Field(
         default=20_000,
         ge=1,
-        description="Allocations between collections of the cyclic GC's youngest generation in "
-        "a serving process (Python's default is 700). A feed request holds a few thousand "
-        "objects at once, all freed by reference counting when it ends; at 700 the GC scanned "
-        "them several times a request for nothing (docs/benchmarks.md).",
+        description="New container objects (allocated minus freed) between collections of the "
+        "cyclic GC's youngest generation in a serving process (Python's default is 700). A "
+        "feed request holds a few thousand objects at once, all freed by reference counting "
+        "when it ends; at 700 the GC scanned them several times a request for nothing "
+        "(docs/benchmarks.md).",
     )
     db_pool_size: int = Field(default=8, ge=1, description="PostgreSQL connections per worker.")
     db_pool_timeout_s: float = Field(

@@ -137,6 +137,23 @@ def test_a_cold_user_is_rebuilt_from_the_log(world: DataStore, settings: Setting
     assert len(up.online.user_state("u1", up.clock()).recent) == 2
 
 
+def test_a_cold_users_rebuild_is_not_crowded_out_by_impressions(
+    world: DataStore, settings: Settings
+) -> None:
+    # Three events a rebuild; the like is older than the five impressions after it.
+    online = settings.online.model_copy(update={"warm_user_events": 3})
+    settings = settings.model_copy(update={"online": online})
+    EventIngestor(world, settings.ingest).ingest(
+        [ev("l1")] + [ev(f"i{i}", type="impression") for i in range(5)]
+    )
+    up = updater(world, settings)
+    assert up.warm_user("u1") is True
+    st = up.online.user_state("u1", up.clock())
+    [(video, weight)] = st.recent  # the like, though five impressions came after it
+    assert video == "v000" and weight == pytest.approx(settings.training.weights.like)
+    assert st.affinity("hashtag", "cooking") > 0
+
+
 def test_video_counters_are_rebuilt_from_the_log_tail(world: DataStore, settings: Settings) -> None:
     EventIngestor(world, settings.ingest).ingest(
         [ev(f"i{i}", type="impression", user_id="u2") for i in range(3)] + [ev("x")]

@@ -87,6 +87,19 @@ def test_user_events_are_the_newest_since_oldest_first(store: DataStore) -> None
     assert store.user_events("nobody", 0) == []
 
 
+def test_user_events_can_leave_impressions_out_before_the_limit(store: DataStore) -> None:
+    store.upsert_users([User(id="u1")])
+    kinds = ["like", "impression", "play", "impression", "impression"]
+    rows = [{**_event(f"i{i}", "u1", T0 + i), "type": k} for i, k in enumerate(kinds)]
+    store.append_events(rows)  # type: ignore[arg-type]
+    assert [e.type for e in store.user_events("u1", 0, limit=2)] == ["impression"] * 2
+    assert [e.type for e in store.user_events("u1", 0, limit=2, impressions=False)] == [
+        "like",
+        "play",
+    ]
+    assert [e.ts_ms for e in store.user_events("u1", T0 + 1, impressions=False)] == [T0 + 2]
+
+
 def test_user_events_with_the_same_time_keep_log_order(store: DataStore) -> None:
     store.upsert_users([User(id="u1")])
     kinds = ["play", "like", "skip", "share"]

@@ -320,10 +320,13 @@ class DataStore(Protocol):
     def read_served(self, after_seq: int = 0, limit: int = 10_000) -> list[tuple[int, ServedRow]]:
         """Served rows in log order after ``after_seq``."""
 
-    def user_events(self, user_id: str, since_ms: int, limit: int = 500) -> list[LogEvent]:
+    def user_events(
+        self, user_id: str, since_ms: int, limit: int = 500, *, impressions: bool = True
+    ) -> list[LogEvent]:
         """The newest ``limit`` events of a user with ts at or after ``since_ms``, oldest first
-        (ties in log order), for rebuilding a cold user's online state. SQL stores answer from
-        one covering index (``ix_events_user_replay``) without touching the table."""
+        (ties in log order), for rebuilding a cold user's online state; without impressions
+        (before the limit applies) when ``impressions`` is False. SQL stores answer from one
+        covering index (``ix_events_user_replay``) without touching the table."""
 
     # -- leases --
     def acquire_lease(self, name: str, holder: str, expires_ms: int, now_ms: int) -> bool:

@@ -324,8 +324,16 @@ class MemoryDataStore:
         start = max(after_seq, 0)
         return [(start + i + 1, r) for i, r in enumerate(self._served[start : start + limit])]
 
-    def user_events(self, user_id: str, since_ms: int, limit: int = 500) -> list[LogEvent]:
-        mine = [e for e in self._events if e.user_id == user_id and _exact_ms(e.ts) >= since_ms]
+    def user_events(
+        self, user_id: str, since_ms: int, limit: int = 500, *, impressions: bool = True
+    ) -> list[LogEvent]:
+        mine = [
+            e
+            for e in self._events
+            if e.user_id == user_id
+            and _exact_ms(e.ts) >= since_ms
+            and (impressions or e.type != "impression")
+        ]
         mine.sort(key=lambda e: e.ts)  # stable: ties keep log order
         return [log_event(event_row(e)) for e in mine[-limit:]] if limit > 0 else []
 

@@ -172,6 +172,8 @@ _USER_EVENTS = (
     .order_by(t.events.c.ts_ms.desc(), t.events.c.seq.desc())
     .limit(sa.bindparam("limit"))
 )
+# The same without impressions (about half of a user's log), which move no per-user state.
+_USER_EVENTS_NO_IMPRESSIONS = _USER_EVENTS.where(t.events.c.type != "impression")
 
 
 # Column types whose SQLite value is the Python value (JSON is decoded by ``_RawRead``; an Enum,
@@ -273,6 +275,7 @@ class SqlDataStore:
                     _BLOCKED,
                     _SERVED_SINCE,
                     _USER_EVENTS,
+                    _USER_EVENTS_NO_IMPRESSIONS,
                 )
             }
         elif self.dialect == "postgresql":
@@ -727,9 +730,12 @@ class SqlDataStore:
                 for r in conn.execute(q)
             ]
 
-    def user_events(self, user_id: str, since_ms: int, limit: int = 500) -> list[LogEvent]:
+    def user_events(
+        self, user_id: str, since_ms: int, limit: int = 500, *, impressions: bool = True
+    ) -> list[LogEvent]:
         params = {"user_id": user_id, "since_ms": since_ms, "limit": limit}
-        found = [LogEvent._make(r) for r in self._select(_USER_EVENTS, params)]
+        stmt = _USER_EVENTS if impressions else _USER_EVENTS_NO_IMPRESSIONS
+        found = [LogEvent._make(r) for r in self._select(stmt, params)]
         found.reverse()
         return found
 
