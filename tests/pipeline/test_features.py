@@ -115,6 +115,10 @@ def world() -> tuple[Any, list[Candidate]]:
     )
     cands[5].meta = dataclasses.replace(cands[5].meta, created_ms=NOW + 5_000)  # clock skew
     cands[6].meta = None  # not servable: only the video-side features
+    assert cands[1].meta is not None and cands[7].meta is not None
+    # several hashtags (one unknown to the user, one disliked), and none at all
+    cands[1].meta = dataclasses.replace(cands[1].meta, hashtags=("t2", "zz", "t1"))
+    cands[7].meta = dataclasses.replace(cands[7].meta, hashtags=())
     return query, cands
 
 
@@ -126,10 +130,20 @@ def test_the_matrix_holds_what_the_plain_reference_computes() -> None:
         assert isinstance(c.features, Row)
         expected = reference(query, c, math.nan)
         assert dict(c.features) == pytest.approx(expected), c.video_id
+        for name in ("aff_hashtag_max", "aff_hashtag_sum"):  # exactly what Python computes
+            assert c.features.get(name) == expected.get(name), (c.video_id, name)
         assert c.features.get("emb_score", -1.0) == -1.0  # no models: missing, not zero
     assert "aff_creator" not in cands[6].features and cands[6].features["v_like_rate"] > 0
     assert cands[2].features["aff_creator"] == 1.5 and cands[3].features["skip_streak"] == 2.0
     assert cands[4].features["following"] == 1.0 and cands[4].features["interest_match"] == 1.0
+    assert (cands[1].features["aff_hashtag_max"], cands[1].features["aff_hashtag_sum"]) == (
+        2.0,
+        1.0,
+    )
+    assert (cands[7].features["aff_hashtag_max"], cands[7].features["aff_hashtag_sum"]) == (
+        0.0,
+        0.0,
+    )
 
 
 def test_feature_matrix_gathers_the_same_from_rows_or_mappings() -> None:
