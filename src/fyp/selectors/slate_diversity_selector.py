@@ -74,13 +74,17 @@ class SlateDiversitySelector(StageBase):
         creator = np.fromiter(
             (codes.setdefault(c.creator_id, len(codes)) for c in pool), np.intp, p
         )
+        # (The cells as a flat column of token numbers and a row per token: a list of (row,
+        # token) pairs turned into an array cost six times as much.)
         tokens: dict[str, int] = {}
-        cells = [
-            (i, tokens.setdefault(t, len(tokens))) for i, c in enumerate(pool) for t in _tokens(c)
-        ]
+        per = [_tokens(c) for c in pool]
+        lens = np.fromiter(map(len, per), np.intp, p)
+        cols = np.fromiter(
+            (tokens.setdefault(t, len(tokens)) for ts in per for t in ts), np.intp, int(lens.sum())
+        )
         has = np.zeros((p, max(1, len(tokens))))
-        if cells:
-            has[tuple(np.array(cells, dtype=np.intp).T)] = 1.0
+        if cols.size:
+            has[np.repeat(np.arange(p), lens), cols] = 1.0
         size = has.sum(axis=1)
         max_sim = np.zeros(p)
         open_ = np.ones(p, dtype=bool)  # not chosen yet
