@@ -14,7 +14,7 @@ import pytest
 from fyp.config import OnlineSettings
 from fyp.hydrators.features_hydrator import FEATURES, PRIOR_N, PRIORS, FeaturesHydrator
 from fyp.models import User
-from fyp.pipeline.candidate import Candidate, Row, feature_matrix
+from fyp.pipeline.candidate import Candidate, Row, feature_matrix, rows_of
 from fyp.scorers.action_scorer import ActionScorer
 from fyp.scorers.blend_scorer import BlendScorer
 from fyp.scorers.feedback_scorer import BOOST, STREAK_PENALTY, FeedbackScorer
@@ -207,3 +207,16 @@ def test_the_scorers_match_a_plain_per_candidate_blend() -> None:
     FeedbackScorer().score(query, cands)
     assert cands[0].parts is not before
     assert dict(before) == pytest.approx(want[0][1], rel=1e-12)
+
+
+def test_a_row_reads_as_the_mapping_of_its_named_non_missing_values() -> None:
+    m = np.array([[1.0, math.nan, -2.5], [math.nan, math.nan, math.nan]])
+    first, empty = rows_of(m, ("a", "b", "c"))
+    want = {"a": 1.0, "c": -2.5}
+    assert first.as_dict() == want and dict(first) == want
+    assert list(first) == list(first.keys()) == ["a", "c"]
+    assert list(first.items()) == [("a", 1.0), ("c", -2.5)] and list(first.values()) == [1.0, -2.5]
+    assert first.keys() & {"c", "z"} == {"c"}  # still set-like views
+    assert ("a", 1.0) in first.items() and "b" not in first and first.get("b", 7.0) == 7.0
+    assert len(first) == 2 and first == want  # Mapping equality with a dict
+    assert empty.as_dict() == {} and not list(empty.items()) and len(empty) == 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import ItemsView, Iterator, KeysView, Mapping, Sequence, ValuesView
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -101,6 +101,22 @@ class Row(Mapping[str, float]):
 
     def __len__(self) -> int:
         return int(np.count_nonzero(~np.isnan(self.matrix[self.row])))
+
+    def as_dict(self) -> dict[str, float]:
+        """The row as a plain dict, from one read of its values (a look-up per name through
+        ``Mapping`` costs ten times as much; the served log and the reasons read every name)."""
+        values = self.matrix[self.row].tolist()
+        return {n: v for n, v in zip(self.names, values, strict=True) if v == v}  # not NaN
+
+    # Mapping's views would look every name up again: these are the dict's own.
+    def keys(self) -> KeysView[str]:
+        return self.as_dict().keys()
+
+    def items(self) -> ItemsView[str, float]:
+        return self.as_dict().items()
+
+    def values(self) -> ValuesView[float]:
+        return self.as_dict().values()
 
     def __repr__(self) -> str:
         return f"Row({dict(self)!r})"
