@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-from fyp.pipeline.candidate import Candidate, Row
+from fyp.pipeline.candidate import Candidate, rows_of
 from fyp.pipeline.query import Query
 from fyp.pipeline.stages import StageBase
 from fyp.storage.cache import OnlineState
@@ -173,6 +173,6 @@ class FeaturesHydrator(StageBase):
             x[at, col["age_h_log"]] = np.log1p(age_ms / 3_600_000)
             duration = [m.duration_ms or math.nan for m in metas]
             x[at, col["duration_s"]] = np.array(duration, dtype=np.float64) / 1000
-        for i, c in enumerate(cands):
-            c.features = Row(x, FEATURES, FEATURE_INDEX, i)
+        for c, row in zip(cands, rows_of(x, FEATURES, FEATURE_INDEX), strict=True):
+            c.features = row
         return cands
