@@ -103,8 +103,9 @@ class Row(Mapping[str, float]):
         return int(np.count_nonzero(~np.isnan(self.matrix[self.row])))
 
     def as_dict(self) -> dict[str, float]:
-        """The row as a plain dict, from one read of its values (a look-up per name through
-        ``Mapping`` costs ten times as much; the served log and the reasons read every name)."""
+        """The row as a plain dict, from one read of its values: through ``Mapping`` every name
+        is looked up again (18.5 against 7.0 us for a 31-feature row), and the served log and
+        the reasons read every name."""
         values = self.matrix[self.row].tolist()
         return {n: v for n, v in zip(self.names, values, strict=True) if v == v}  # not NaN
 
@@ -129,7 +130,7 @@ def rows_of(
 ) -> list[Row]:
     """Each row of ``matrix`` (columns ``names``, at ``index`` when the caller has it) as a
     ``Row``. A request makes about 1,500 of them: they are built without a call of
-    ``Row.__init__`` each (62 against 98 us for 300)."""
+    ``Row.__init__`` each (67 against 100 us for 300)."""
     if index is None:
         index = {name: j for j, name in enumerate(names)}
     out: list[Row] = []
