@@ -3,19 +3,21 @@ restarted in-process state is rebuilt from the durable log."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from fyp.config import Settings
 from fyp.events import EventIngestor
 from fyp.events.online import OnlineUpdater
+from fyp.models import VideoIn
 from fyp.pipeline.catalog_index import CatalogIndex
 from fyp.storage.cache import GLOBAL
 from fyp.storage.cache.memory import MemoryOnlineState
 from fyp.storage.data import DataStore, EventRow, LogEvent, open_data_store
-from tests.pipeline.world import seed_world
+from tests.pipeline.world import seed_world, video
 
 NOW = datetime.now(UTC).isoformat()
 
@@ -135,6 +137,58 @@ def test_a_cold_user_is_rebuilt_from_the_log(world: DataStore, settings: Setting
     # The next live event adds to the rebuilt state instead of starting from nothing.
     EventIngestor(world, settings.ingest, on_stored=up.on_stored).ingest([ev("l2")])
     assert len(up.online.user_state("u1", up.clock()).recent) == 2
+
+
+def test_a_rebuild_leaves_what_each_event_applied_in_turn_leaves(
+    world: DataStore, settings: Settings
+) -> None:
+    """A cold user's rebuild folds their log as it translates it (no op for each update): the
+    state it leaves is the one every event's own ops, applied one by one, leave: taste over
+    several hashtags, sounds and creators, skip streaks reset by positives, mutes, unlikes,
+    unfollows, and more engagements than the recent list keeps."""
+    world.upsert_videos(
+        [
+            VideoIn.model_validate(
+                video(i) | {"id": f"m{i}", "hashtags": ["cooking", f"x{i % 5}", f"y{i % 3}"]}
+            )
+            for i in range(20)
+        ],
+        "approved",
+    )
+    videos = [f"v{i:03d}" for i in range(0, 96, 5)] + [f"m{i}" for i in range(20)]
+    kinds = ["play", "play", "play", "like", "share", "comment", "unlike", "follow"]
+    kinds += ["unfollow", "profile_visit", "skip", "skip", "not_interested", "report"]
+    kinds += ["impression"]
+    rng = random.Random(7)
+    start = datetime.now(UTC) - timedelta(days=6)
+    events = []
+    for i in range(400):
+        kind = rng.choice(kinds)
+        ts = (start + timedelta(minutes=20 * i + rng.randrange(20))).isoformat()
+        e = ev(f"h{i}", type=kind, video_id=rng.choice(videos), ts=ts)
+        if kind == "play":
+            e["watch_ms"] = rng.randrange(0, 20_000)
+        events.append(e)
+    assert EventIngestor(world, settings.ingest).ingest(events).stored == 400
+
+    rebuilt, one_by_one = updater(world, settings), updater(world, settings)
+    now = rebuilt.clock()
+    assert rebuilt.warm_user("u1", now) is True
+    metas = one_by_one.catalog.snapshot().by_id
+    for logged in world.user_events("u1", 0, 10_000):
+        one_by_one.online.apply(one_by_one.ops(logged, now, metas, video=False))
+    got = rebuilt.online.user_state("u1", now)
+    want = one_by_one.online.user_state("u1", now)
+    assert got.warm
+    assert len(want.recent) == settings.online.recent_size  # the bound was reached
+    assert got.recent == want.recent and got.mutes == want.mutes
+    assert set(want.mutes) == {"video", "creator", "sound", "report"}
+    assert (
+        got.affinities.keys() == want.affinities.keys() == {"hashtag", "sound", "creator", "skip"}
+    )
+    assert len(want.affinities["hashtag"]) > 5
+    for kind, scores in want.affinities.items():
+        assert got.affinities[kind] == pytest.approx(scores, rel=1e-9), kind
 
 
 def test_a_cold_users_rebuild_is_not_crowded_out_by_impressions(

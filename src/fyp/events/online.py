@@ -12,23 +12,20 @@ still sees every event.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from fyp.config import Settings
-from fyp.pipeline.catalog_index import CatalogIndex
+from fyp.pipeline.catalog_index import CatalogIndex, VideoMeta
 from fyp.storage.cache import (
-    Affinity,
-    Count,
-    Engage,
-    Heat,
+    Fold,
     MarkWarm,
-    Mute,
     OnlineState,
     OnlineUnavailable,
     Op,
-    Reset,
-    compact,
+    OpList,
+    OpSink,
 )
+from fyp.storage.cache.base import MuteKind
 from fyp.storage.data import DataStore, EventRow, LogEvent, event_row, log_event
 from fyp.types import now_ms
 
@@ -73,9 +70,10 @@ class OnlineUpdater:
         try:
             now = self.clock()
             warm = self._warm_among({r["user_id"] for r in rows})
+            metas = self.catalog.snapshot().by_id
             ops: list[Op] = []
             for r in rows:
-                ops.extend(self.ops(log_event(r), now, user=r["user_id"] in warm))
+                ops.extend(self.ops(log_event(r), now, metas, user=r["user_id"] in warm))
             self.online.apply(ops)
         except OnlineUnavailable as e:
             # The events are durable; the online state misses them until a user goes cold and
@@ -104,9 +102,10 @@ class OnlineUpdater:
             page = self.store.read_events(after_seq=after, limit=5000)
             if not page:
                 break
+            metas = self.catalog.snapshot().by_id
             ops: list[Op] = []
             for _, e in page:
-                ops.extend(self.ops(log_event(event_row(e)), now, user=False))
+                ops.extend(self.ops(log_event(event_row(e)), now, metas, user=False))
             self.online.apply(ops)
             n += len(page)
             after = page[-1][0]
@@ -130,54 +129,79 @@ class OnlineUpdater:
         since = now - int(self.settings.online.user_ttl_days * DAY_MS)
         # An impression moves only the video's counters, which a replay leaves alone: asking
         # without them halves the rows read, and the limit counts only events that matter.
-        events = self.store.user_events(
-            user_id, since, self.settings.online.warm_user_events, impressions=False
-        )
-        ops: list[Op] = []
-        for e in events:
-            ops.extend(self.ops(e, now, video=False))
-        ops.append(MarkWarm(user_id))
         o = self.settings.online
-        return compact(ops, o.recent_size, o.affinity_half_life_h * 3_600_000)
+        events = self.store.user_events(user_id, since, o.warm_user_events, impressions=False)
+        # Translated straight into a fold: hundreds of events, never built as ops.
+        fold = Fold(o.recent_size, o.affinity_half_life_h * 3_600_000)
+        metas = self.catalog.snapshot().by_id  # once: a replay is hundreds of events
+        for e in events:
+            self.translate(e, now, metas, fold, video=False)
+        fold.add(MarkWarm(user_id))
+        return fold.result()
 
-    def ops(self, e: LogEvent, now: int, *, user: bool = True, video: bool = True) -> list[Op]:
-        """The updates one event makes: per video (``video``) and per user (``user``)."""
+    def ops(
+        self,
+        e: LogEvent,
+        now: int,
+        metas: Mapping[str, VideoMeta],
+        *,
+        user: bool = True,
+        video: bool = True,
+    ) -> list[Op]:
+        """The updates one event makes, as ops (see ``translate``)."""
+        out = OpList()
+        self.translate(e, now, metas, out, user=user, video=video)
+        return out.result()
+
+    def translate(
+        self,
+        e: LogEvent,
+        now: int,
+        metas: Mapping[str, VideoMeta],
+        out: OpSink,
+        *,
+        user: bool = True,
+        video: bool = True,
+    ) -> None:
+        """Write the updates one event makes to ``out``: per video (``video``) and per user
+        (``user``); ``metas`` is the catalog index's records by id (one snapshot for a batch
+        of events)."""
         kind = e.type
         if kind == "impression" and not video:
-            return []  # an impression only counts for the video
+            return  # an impression only counts for the video
         w = self.settings.training.weights
         uid, vid = e.user_id, e.video_id
         ts = min(e.ts_ms, now)
-        meta = self.catalog.get(vid) if vid else None
+        meta = metas.get(vid) if vid else None
         creator = e.creator_id or (meta.creator_id if meta else None)
         counted = vid if video else None  # the video whose counters and heat this event moves
-        out: list[Op] = []
 
         def count(name: str, n: int = 1) -> None:
             if counted:
-                out.append(Count(counted, name, n))
+                out.count(counted, name, n)
 
         def heat(delta: float) -> None:
             if counted and delta:
-                out.append(Heat(counted, meta.region if meta else None, delta, ts))
+                out.heat(counted, meta.region if meta else None, delta, ts)
 
         def taste(weight: float, engage: bool) -> None:
             if not user:
                 return
             if engage and vid and weight >= w.min_positive:
-                out.append(Engage(uid, vid, weight))
+                out.engage(uid, vid, weight)
             if meta is not None:
-                out.extend(Affinity(uid, "hashtag", t, weight, ts) for t in meta.hashtags)
+                for t in meta.hashtags:
+                    out.affinity(uid, "hashtag", t, weight, ts)
                 if meta.sound_id:
-                    out.append(Affinity(uid, "sound", meta.sound_id, weight * SOUND_SHARE, ts))
+                    out.affinity(uid, "sound", meta.sound_id, weight * SOUND_SHARE, ts)
             if creator:
-                out.append(Affinity(uid, "creator", creator, weight * CREATOR_SHARE, ts))
+                out.affinity(uid, "creator", creator, weight * CREATOR_SHARE, ts)
                 if weight > 0:
-                    out.append(Reset(uid, "skip", creator))
+                    out.reset(uid, "skip", creator)
 
-        def mute(what: str, key: str | None) -> None:
+        def mute(what: MuteKind, key: str | None) -> None:
             if user and key:
-                out.append(Mute(uid, what, key, ts))  # type: ignore[arg-type]
+                out.mute(uid, what, key, ts)
 
         if kind == "impression":
             count("impressions")
@@ -209,15 +233,15 @@ class OnlineUpdater:
                 count("follows")
                 heat(w.follow)
             if user and creator:
-                out.append(Affinity(uid, "creator", creator, sign * 2 * w.follow, ts))
+                out.affinity(uid, "creator", creator, sign * 2 * w.follow, ts)
         elif kind == "profile_visit":
             if user and creator:
-                out.append(Affinity(uid, "creator", creator, w.profile_visit, ts))
+                out.affinity(uid, "creator", creator, w.profile_visit, ts)
         elif kind == "skip":
             count("skips")
             taste(w.skip, engage=False)
             if user and creator:
-                out.append(Affinity(uid, "skip", creator, 1.0, ts))
+                out.affinity(uid, "skip", creator, 1.0, ts)
         elif kind == "not_interested":
             if vid:
                 count("not_interested")
@@ -231,4 +255,3 @@ class OnlineUpdater:
         elif kind == "report":
             count("reports")
             mute("report", vid)
-        return out
