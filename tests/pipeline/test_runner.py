@@ -234,6 +234,31 @@ def test_the_candidate_cap_keeps_each_sources_best_share() -> None:
     assert cap_candidates(merged, 500) == merged
 
 
+def test_a_capped_merge_keeps_the_same_candidates_and_their_sources() -> None:
+    """The merge with a cap gives only the kept candidates their ``sources``; they are the
+    ones, in the order, with the scores, that capping the full merge keeps."""
+
+    def found() -> list[tuple[str, list[Candidate]]]:
+        emb = [Candidate(f"v{i}", "embedding", 1.0 - i / 100) for i in range(40)]
+        trend = [Candidate(f"v{i}", "trending", i / 10) for i in range(30, 0, -3)]
+        fresh = [Candidate(f"v{i}", "fresh", 0.5, exploration=True) for i in (5, 41, 42, 5)]
+        return [("E", emb), ("T", trend), ("F", fresh)]
+
+    full = cap_candidates(merge_sources(found()), 20)
+    capped = merge_sources(found(), 20)
+    assert [c.video_id for c in capped] == [c.video_id for c in full]
+    assert [(c.source, c.source_score, c.rank_frac) for c in capped] == [
+        (c.source, c.source_score, c.rank_frac) for c in full
+    ]
+    assert [c.sources for c in capped] == [c.sources for c in full]
+    v5 = next(c for c in capped if c.video_id == "v5")
+    assert v5.sources == {"embedding": 0.95, "fresh": 0.5} and v5.exploration
+    assert next(c for c in capped if c.video_id == "v27").sources == {
+        "embedding": 0.73,
+        "trending": 2.7,
+    }
+
+
 def test_the_pipeline_ranks_at_most_max_candidates() -> None:
     fs = FeedSettings(max_candidates=4)
     res = asyncio.run(run_pipeline(pipeline(), make_query(settings=fs), 3))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import ItemsView, Iterator, KeysView, Mapping, Sequence, ValuesView
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -13,10 +13,11 @@ from fyp.pipeline.catalog_index import VideoMeta
 
 
 class _NoValues(Mapping[str, float]):
-    """The empty mapping every candidate starts with, one for all of them: stages replace a
-    candidate's ``features``, ``predictions`` and ``parts``, never mutate them, so sharing it
-    saves three dicts for each of the hundreds of candidates a request makes. Immutable (no
-    stage can write into it by mistake) and hashable (a dataclass default must be)."""
+    """The empty mapping every candidate starts with, one for all of them: the merge sets a
+    candidate's ``sources`` and stages replace its ``features``, ``predictions`` and ``parts``,
+    never mutate them, so sharing it saves four dicts for each of the thousand-odd candidates
+    the sources of a request make. Immutable (no stage can write into it by mistake) and
+    hashable (a dataclass default must be)."""
 
     __slots__ = ()
 
@@ -45,7 +46,7 @@ class Candidate:
 
     Attributes:
         source: the source that found it best (its reason code); ``sources`` holds every
-            source's score for it.
+            source's score for it (set by the merge of the sources' candidates).
         exploration: served on an exploration slot (the fresh pool's bandit).
         features: named ranker features, logged with the served item (a ``Row`` of the
             request's feature matrix, or any mapping).
@@ -57,7 +58,7 @@ class Candidate:
     video_id: str
     source: str
     source_score: float = 0.0
-    sources: dict[str, float] = field(default_factory=dict)
+    sources: Mapping[str, float] = NO_VALUES
     rank_frac: float = 1.0
     exploration: bool = False
     meta: VideoMeta | None = None

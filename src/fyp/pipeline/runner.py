@@ -160,9 +160,16 @@ def _same(before: list[Candidate], after: object) -> bool:
     )
 
 
-def merge_sources(found: list[tuple[str, list[Candidate]]]) -> list[Candidate]:
-    """One candidate per video; its reason is the source that ranked it best (ties: first)."""
+def merge_sources(
+    found: list[tuple[str, list[Candidate]]], cap: int | None = None
+) -> list[Candidate]:
+    """One candidate per video; its reason is the source that ranked it best (ties: first),
+    its ``sources`` every source's score for it. With ``cap``, only the ``cap`` best placed
+    are kept (``cap_candidates``), and only they get their ``sources`` mapping: the sources
+    find about 870 videos a request at a million, of which 300 go on."""
     merged: dict[str, Candidate] = {}
+    # (source, score) in the order found, for the videos that more than one source found
+    also: dict[str, list[tuple[str, float]]] = {}
     for _, cands in found:
         n = max(1, len(cands))
         for i, c in enumerate(cands):
@@ -170,14 +177,28 @@ def merge_sources(found: list[tuple[str, list[Candidate]]]) -> list[Candidate]:
             have = merged.get(c.video_id)
             if have is None:
                 c.rank_frac = frac
-                c.sources = {c.source: c.source_score}
                 merged[c.video_id] = c
                 continue
-            have.sources.setdefault(c.source, c.source_score)
+            seen = also.get(c.video_id)
+            if seen is None:  # ``have`` still holds what its first source found
+                seen = also[c.video_id] = [(have.source, have.source_score)]
+            seen.append((c.source, c.source_score))
             have.exploration = have.exploration or c.exploration
             if frac < have.rank_frac:
                 have.source, have.source_score, have.rank_frac = c.source, c.source_score, frac
-    return list(merged.values())
+    out = list(merged.values())
+    if cap is not None:
+        out = cap_candidates(out, cap)
+    for c in out:
+        seen = also.get(c.video_id)
+        if seen is None:
+            c.sources = {c.source: c.source_score}
+        else:
+            sources: dict[str, float] = {}
+            for name, score in seen:
+                sources.setdefault(name, score)
+            c.sources = sources
+    return out
 
 
 def cap_candidates(cands: list[Candidate], n: int) -> list[Candidate]:
@@ -211,7 +232,7 @@ async def run_pipeline(p: Pipeline, query: Query, k: int) -> PipelineResult:
                 found.append((src.name, await src.get_candidates(query)))
             except Exception as e:
                 log.warning("feed fallback source %s failed again: %s", src.name, e)
-    cands = cap_candidates(merge_sources(found), query.settings.max_candidates)
+    cands = merge_sources(found, query.settings.max_candidates)
     if query.forced and all(c.video_id != query.forced for c in cands):
         cands.append(Candidate(query.forced, source="explain", sources={"explain": 0.0}))
     retrieved = len(cands)

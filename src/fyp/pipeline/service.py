@@ -297,7 +297,7 @@ class FeedService:
         if found is not None:
             out.update(
                 source=found.source,
-                sources=found.sources,
+                sources=dict(found.sources),
                 score=found.score if math.isfinite(found.score) else None,
                 parts=dict(found.parts),
                 predictions=dict(found.predictions),
