@@ -192,13 +192,17 @@ class _RawRead:
     SQLAlchemy's do, JSON columns decoded.
     """
 
-    def __init__(self, stmt: sa.Select[Any], dialect: sa.Dialect) -> None:
+    def __init__(self, stmt: sa.Select[Any], dialect: sa.Dialect, row: Any = None) -> None:
         cols = list(stmt.selected_columns)
         for c in cols:
             if not isinstance(c.type, _RAW_TYPES) or isinstance(c.type, sa.Enum):
                 raise TypeError(f"{c.name}: {c.type!r} needs SQLAlchemy's result processing")
         self.json = [i for i, c in enumerate(cols) if isinstance(c.type, sa.JSON)]
-        self.row: Any = namedtuple("_Row", [c.name for c in cols])  # type: ignore[misc]
+        # ``row``: a named tuple of these columns to build instead (no second copy of each row)
+        made: Any = namedtuple("_Row", [c.name for c in cols])  # type: ignore[misc]
+        self.row: Any = made if row is None else row
+        if tuple(self.row._fields) != tuple(c.name for c in cols):
+            raise TypeError(f"{self.row.__name__} does not name the columns of {stmt}")
         compiled = stmt.compile(dialect=dialect)
         self.sql = compiled.string
         self.names = tuple(compiled.positiontup or ())
@@ -267,15 +271,16 @@ class SqlDataStore:
             self._insert: Any = sqlite.insert
             d = self._reader.dialect
             self._raw: dict[sa.Select[Any], _RawRead] | None = {
-                stmt: _RawRead(stmt, d)
-                for stmt in (
-                    _GET_USER,
-                    _GET_VIDEOS_JSON,
-                    _FOLLOWING,
-                    _BLOCKED,
-                    _SERVED_SINCE,
-                    _USER_EVENTS,
-                    _USER_EVENTS_NO_IMPRESSIONS,
+                stmt: _RawRead(stmt, d, row)
+                for stmt, row in (
+                    (_GET_USER, None),
+                    (_GET_VIDEOS_JSON, None),
+                    (_FOLLOWING, None),
+                    (_BLOCKED, None),
+                    (_SERVED_SINCE, None),
+                    # a cold user's rebuild reads hundreds: LogEvents straight from the rows
+                    (_USER_EVENTS, LogEvent),
+                    (_USER_EVENTS_NO_IMPRESSIONS, LogEvent),
                 )
             }
         elif self.dialect == "postgresql":
@@ -735,7 +740,8 @@ class SqlDataStore:
     ) -> list[LogEvent]:
         params = {"user_id": user_id, "since_ms": since_ms, "limit": limit}
         stmt = _USER_EVENTS if impressions else _USER_EVENTS_NO_IMPRESSIONS
-        found = [LogEvent._make(r) for r in self._select(stmt, params)]
+        rows = self._select(stmt, params)
+        found = list(rows) if self._raw is not None else [LogEvent._make(r) for r in rows]
         found.reverse()
         return found
 
