@@ -8,6 +8,10 @@ import numpy as np
 import pytest
 
 from fyp.config import Settings
+from fyp.pipeline.catalog_index import VideoMeta
+from fyp.storage.cache import GLOBAL, Count, Heat
+from fyp.storage.cache.memory import MemoryOnlineState
+from fyp.storage.data import CatalogRow
 from fyp.training import ModelRegistry, Models
 from fyp.training.artefacts import ACTIVE, build_index, prefetch
 from fyp.training.embeddings import EmbeddingModel
@@ -72,6 +76,42 @@ def test_a_loaded_version_round_trips(settings: Settings) -> None:
     aff = loaded.affinity(q, ["v3", "missing", "v0"])
     assert aff[0] == pytest.approx(float(q @ q), rel=1e-5) and np.isnan(aff[1])
     assert aff[2] == pytest.approx(float(original.vectors[0] @ q), rel=1e-5)
+
+
+def test_a_loaded_versions_ids_are_the_catalogs_and_the_online_states_objects(
+    settings: Settings,
+) -> None:
+    """Every map a candidate's id is looked up in (the catalog index, the model, the in-process
+    counters and trending) holds the same interned string object, so a look-up on a cold
+    million-entry map never has to read a second copy of the key."""
+    reg = ModelRegistry(settings)
+    reg.publish(make_models("v1"))
+    loaded = reg.load("v1")
+
+    def fresh() -> str:  # "v7" built at run time: an equal string, not the same object
+        return "".join(["v", "7"])
+
+    assert fresh() is not fresh()
+    row = CatalogRow(
+        id=fresh(),
+        creator_id="c1",
+        hashtags=[],
+        sound_id=None,
+        duration_ms=None,
+        language=None,
+        region=None,
+        created_ms=0,
+        updated_ms=0,
+        moderation="approved",
+        allowed_regions=None,
+    )
+    meta = VideoMeta.of_row(row)
+    online = MemoryOnlineState(settings.online)
+    online.apply([Heat(fresh(), None, 1.0, 0), Count(fresh(), "plays")])
+    [(trending, _)] = online.trending(GLOBAL, 1, 0)
+    [counted] = online._videos.row
+    assert loaded.video_ids[7] is meta.id is trending is counted
+    assert next(k for k in loaded.index_of if k == "v7") is meta.id
 
 
 def test_loaded_arrays_are_shared_read_only_maps(settings: Settings) -> None:

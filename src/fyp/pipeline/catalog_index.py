@@ -52,8 +52,10 @@ class VideoMeta:
     def of_row(cls, r: CatalogRow) -> VideoMeta:
         # Creators, hashtags, sounds, languages and regions repeat across the catalog: one
         # shared copy of each string (and of each hashtag tuple) instead of one per video.
+        # The id is interned too: the models and the in-process online state intern theirs, so
+        # a candidate's id is the very key object of every map it is looked up in.
         return cls(
-            id=r.id,
+            id=intern(r.id),
             creator_id=intern(r.creator_id),
             hashtags=_shared_tuple(r.hashtags),
             sound_id=intern(r.sound_id) if r.sound_id else r.sound_id,

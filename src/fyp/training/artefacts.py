@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -195,7 +196,11 @@ class Models:
         # read-only, so the workers of a machine share one copy in the page cache.
         vectors = np.load(folder / "vectors.npy", mmap_mode="r")
         embedding = EmbeddingModel(vectors, float(emb["regularization"]), float(emb["alpha"]))
-        video_ids = json.loads((folder / "video_ids.json").read_text())
+        # Interned: the very string objects the catalog index and the online state key their
+        # records by, so a candidate found here is looked up there by identity (a cold
+        # million-entry dict's look-up with an equal but distinct key also reads that key's
+        # characters: about 1.5-2.0 against 0.9 us), and the model holds no copy of its own.
+        video_ids = [sys.intern(v) for v in json.loads((folder / "video_ids.json").read_text())]
         if (folder / "tables").is_dir():
             tables = {
                 t: (

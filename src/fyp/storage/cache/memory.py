@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import sys
 import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable, Collection, Sequence
@@ -130,6 +131,8 @@ class _VideoTable:
     def of(self, video_id: str) -> int:
         r = self.row.get(video_id)
         if r is None:
+            # keyed by the interned id, the object the catalog index and the models hold too
+            video_id = sys.intern(video_id)
             r = len(self.row) + 1
             if r == len(self.vel):
                 grow = len(self.vel)
@@ -211,14 +214,15 @@ class MemoryOnlineState:
             vt.counts[r, COUNTER_INDEX[op.counter]] += op.n
         elif isinstance(op, Heat):
             vt = self._videos
-            r = vt.of(op.video_id)
+            vid = sys.intern(op.video_id)  # trending's ids: the catalog's objects (_VideoTable.of)
+            r = vt.of(vid)
             have = (float(vt.vel[r]), int(vt.vel_ts[r]))  # a new row: 0 at ts 0, which adds 0
             vt.vel[r], vt.vel_ts[r] = decay_add(have, op.delta, op.ts_ms, self._tr_hl)
             for region in {GLOBAL, op.region or GLOBAL}:
                 tr = self._trending.get(region)
                 if tr is None:
                     tr = self._trending[region] = _Trending(self._tr_hl)
-                tr.add(op.video_id, op.delta, op.ts_ms)
+                tr.add(vid, op.delta, op.ts_ms)
 
     def _apply_user(self, u: _User, op: Op) -> None:
         if isinstance(op, Engage):
