@@ -708,13 +708,9 @@ def serve_and_measure(folder: Path, meta: dict[str, Any], args: Any) -> list[Row
 # -- in-process profile ----------------------------------------------------------------------------
 
 
-def profile(folder: Path, meta: dict[str, Any], n: int, clients: int, seed: int) -> str:
-    """Where a feed request's time goes, in this process (the ASGI app without an HTTP server,
-    one worker's work): ``n`` feeds from ``clients`` concurrent tasks, timed with the cyclic
-    garbage collector's pauses, then again under cProfile (functions by own time and by
-    cumulative time)."""
-    import gc
-
+def in_process_app(folder: Path) -> Any:
+    """The app on the world's store and models, to drive in this process (no HTTP server),
+    with the served log emptied first."""
     from fyp.api.app import create_app
     from fyp.config import Settings
 
@@ -724,7 +720,17 @@ def profile(folder: Path, meta: dict[str, Any], n: int, clients: int, seed: int)
         _env_file=None,  # type: ignore[call-arg]
     )
     clear_served(folder)
-    app = create_app(settings)
+    return create_app(settings)
+
+
+def profile(folder: Path, meta: dict[str, Any], n: int, clients: int, seed: int) -> str:
+    """Where a feed request's time goes, in this process (the ASGI app without an HTTP server,
+    one worker's work): ``n`` feeds from ``clients`` concurrent tasks, timed with the cyclic
+    garbage collector's pauses, then again under cProfile (functions by own time and by
+    cumulative time)."""
+    import gc
+
+    app = in_process_app(folder)
     users = ids("u", meta["spec"]["users"])
     rng = random.Random(seed)
     out = io.StringIO()

@@ -39,7 +39,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from feed import clear_served, db_url, trained_world
+from feed import in_process_app, trained_world
 from fyp.simulator.world import ids
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -94,9 +94,6 @@ def swaps_of(rev: str, specs: list[str]) -> list[Swap]:
 
 
 async def run(args: argparse.Namespace) -> None:
-    from fyp.api.app import create_app
-    from fyp.config import Settings
-
     folder, meta = trained_world(args.world)
     swaps = swaps_of(args.base, args.swap) if args.swap else []
 
@@ -104,13 +101,7 @@ async def run(args: argparse.Namespace) -> None:
         for s in swaps:
             setattr(s.owner, s.name, s.new if which == "new" else s.old)
 
-    settings = Settings(
-        database_url=db_url(folder),
-        var_dir=folder / "var",
-        _env_file=None,  # type: ignore[call-arg]
-    )
-    clear_served(folder)
-    app = create_app(settings)
+    app = in_process_app(folder)
     users = ids("u", meta["spec"]["users"])
     async with app.router.lifespan_context(app):
         services = app.state.services

@@ -156,7 +156,7 @@ class OpList:
         self._ops.append(Mute(user_id, kind, key, ts_ms))
 
 
-class Fold:
+class Fold(OpList):
     """Updates compacted as they arrive: ``result()`` has the same effect on any state as
     applying them in turn, in fewer ops (one per score key, per mute and per kept engagement).
 
@@ -171,32 +171,17 @@ class Fold:
     (counters, heat) pass through in order.
     """
 
-    __slots__ = (
-        "engages",
-        "half_life_ms",
-        "mutes",
-        "out",
-        "recent_size",
-        "resets",
-        "scores",
-        "warm",
-    )
+    __slots__ = ("engages", "half_life_ms", "mutes", "recent_size", "resets", "scores", "warm")
 
     def __init__(self, recent_size: int, half_life_ms: float) -> None:
+        super().__init__()  # its list: the video ops, which pass through in order
         self.recent_size = recent_size
         self.half_life_ms = half_life_ms
-        self.out: list[Op] = []
         self.engages: list[Engage] = []
         self.scores: dict[tuple[str, str, str], tuple[float, int]] = {}
         self.resets: dict[tuple[str, str, str], Reset] = {}
         self.mutes: dict[tuple[str, str, str], Mute] = {}
         self.warm: dict[str, MarkWarm] = {}
-
-    def count(self, video_id: str, counter: str, n: int) -> None:
-        self.out.append(Count(video_id, counter, n))
-
-    def heat(self, video_id: str, region: str | None, delta: float, ts_ms: int) -> None:
-        self.out.append(Heat(video_id, region, delta, ts_ms))
 
     def engage(self, user_id: str, video_id: str, weight: float) -> None:
         self.engages.append(Engage(user_id, video_id, weight))
@@ -232,11 +217,11 @@ class Fold:
         elif isinstance(op, MarkWarm):
             self.warm[op.user_id] = op
         else:
-            self.out.append(op)
+            self._ops.append(op)
 
     def result(self) -> list[Op]:
         """The folded updates: video ops, kept engagements, resets, scores, mutes, MarkWarm."""
-        out = list(self.out)
+        out = list(self._ops)
         if self.recent_size > 0:
             # the bound is per user: keep each user's last recent_size, in order
             kept: dict[str, int] = {}
