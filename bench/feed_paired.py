@@ -1,18 +1,18 @@
 """A code change's effect on a feed's CPU, in one process, user by user: each random user is
 fed by the old and the new version back to back (the order alternating), so the host's drift
-and the mix of users hit both alike. Resolves about half a percent where two servers side by
-side (``bench/feed_ab.py``) resolve about four.
+and the mix of users hit both alike. Resolves about one percent (its A/A: blocks 0.986-1.010)
+where two servers side by side (``bench/feed_ab.py``) resolve about four.
 
     .venv/bin/python bench/feed_paired.py --base REV --swap fyp.events.online:OnlineUpdater._replay
         [--swap MODULE:ATTR ...] [--world DIR] [--blocks 8] [--per 300] [--check 80]
 
 Each ``--swap`` names a function or method of the working tree; its old version is taken
 from the same module as it was at ``--base`` (``git show``, loaded as a module of its own) and
-swapped in for the old runs. Old code runs against the working tree's versions of whatever
-it calls outside the swapped names, so swap every changed function on the path (e.g. both
-``run_pipeline`` and ``merge_sources`` live in the runner: swapping ``run_pipeline`` of
-``fyp.pipeline.service`` from ``fyp/pipeline/runner.py`` needs ``--swap
-fyp.pipeline.service:run_pipeline=fyp.pipeline.runner``, as the service imports it by name).
+swapped in for the old runs; ``MODULE:ATTR=SOURCE`` takes it from module ``SOURCE`` instead,
+for a name imported from elsewhere (``--swap fyp.pipeline.service:run_pipeline=
+fyp.pipeline.runner``: the service calls the runner's function by the name it imported). A
+swapped old function calls the old module's own functions, but the working tree's versions of
+whatever that module imports, so swap every changed piece it reaches that way.
 
 Each feed forgets the user's online state first (a cold user rebuilt from the log, as in
 ``bench/feed.py``), calls the feed service directly (no HTTP) and runs its side effects;
@@ -29,7 +29,6 @@ import argparse
 import asyncio
 import dataclasses
 import importlib
-import importlib.util
 import random
 import statistics
 import subprocess
