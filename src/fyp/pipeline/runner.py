@@ -16,7 +16,7 @@ import operator
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from fyp.pipeline.candidate import Candidate
 from fyp.pipeline.query import Query
@@ -37,7 +37,9 @@ _Saved = tuple[tuple[str, ...], list[tuple[object, ...]]]  # (fields, each candi
 
 def _save(stage: object, cands: list[Candidate]) -> _Saved:
     fields = tuple(getattr(stage, "writes", None) or _FIELDS)
-    get = operator.attrgetter(*fields)
+    # Annotated: typeshed types a many-name attrgetter as returning tuples, and compiled
+    # (fyp.ops.compiled) the call would be checked as one.
+    get: Callable[[Candidate], Any] = operator.attrgetter(*fields)
     if len(fields) == 1:
         return fields, [(get(c),) for c in cands]
     return fields, list(map(get, cands))
@@ -133,8 +135,8 @@ class _Run:
             return result
         except TimeoutError:
             self.skip(name, f"overran its budget of {self.budget_ms:g} ms")
-        except StageOverrun as e:
-            self.skip(name, f"overran: {e}")
+        except StageOverrun as overrun:  # a name of its own: compiled, one name has one type
+            self.skip(name, f"overran: {overrun}")
         except Exception as e:
             self._failed(name, e)
         return None
@@ -145,8 +147,8 @@ class _Run:
             result = work()
             self._check_time(name, t0, None, required)
             return result
-        except StageOverrun as e:
-            self.skip(name, f"overran: {e}")
+        except StageOverrun as overrun:  # a name of its own: compiled, one name has one type
+            self.skip(name, f"overran: {overrun}")
         except Exception as e:
             self._failed(name, e)
         return None
