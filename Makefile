@@ -20,9 +20,12 @@ install: $(STAMP)
 # (feeds and events through the API, one summary line per simulated day); SIMULATE=0: off.
 SIMULATE ?= 50
 
+# `fyp compile` builds the feed's hot modules with mypyc (about a minute; `fyp serve` runs the
+# plain modules when it cannot, e.g. without a C compiler).
 run: install
 	$(BIN)/fyp demo
 	$(BIN)/fyp train
+	$(BIN)/fyp compile || echo "fyp compile failed: serving the plain modules"
 	$(BIN)/fyp serve --simulate $(SIMULATE)
 
 test: install chromium

@@ -30,7 +30,9 @@ Stages, each timed and recorded in ``<world>/world.json``:
    model file, once per process, PSS splits it between them). The server's own stage timings
    (its ``/metrics`` histograms, mean per feed over the window) show where a request's time
    goes. The served log is emptied before each server starts, so every configuration sees the
-   same world.
+   same world. The servers run the feed's hot modules compiled (``fyp compile``, built into
+   the world's ``var`` first, about a minute the first time); ``--plain`` serves the plain
+   modules instead.
 
 The world and its models are cached in ``--world`` (default ``var/bench-feed/<parameters>``):
 running the same command again only measures (after a change to the feed, re-run it);
@@ -689,7 +691,13 @@ def serve_and_measure(folder: Path, meta: dict[str, Any], args: Any) -> list[Row
             t = time.perf_counter()
             # a million videos take a worker about a minute to load (catalog, models, warm-up)
             with server(
-                cfg, db_url(folder), args.redis, prefix, folder / "var", ready_timeout_s=600
+                cfg,
+                db_url(folder),
+                args.redis,
+                prefix,
+                folder / "var",
+                ready_timeout_s=600,
+                settings={"FYP_SERVER__COMPILED": "false"} if args.plain else None,
             ) as (base, pid):
                 wait_for_workers(pid, workers, timeout=600)
                 startup = time.perf_counter() - t
@@ -825,7 +833,8 @@ def report(meta: dict[str, Any], rows: list[Row], args: Any) -> str:
         f"world {spec['videos']:,} videos, {spec['users']:,} users, {spec['events']:,} events "
         f"(seed {spec['seed']}), generated "
         f"{(now_ms() - meta['now_ms']) / 3_600_000:.1f} h ago; online state {args.online}; "
-        + (f"{args.pages} consecutive pages per user" if args.pages > 1 else "one page per user"),
+        + (f"{args.pages} consecutive pages per user" if args.pages > 1 else "one page per user")
+        + ("; plain modules" if args.plain else "; compiled modules (fyp compile)"),
         "",
     ]
     build = meta.get("build")
@@ -963,6 +972,11 @@ def main() -> None:
     p.add_argument("--redis", default=os.environ.get("FYP_BENCH_REDIS", REDIS_DEFAULT))
     p.add_argument("--profile", type=int, default=0, help="also cProfile N feeds in-process")
     p.add_argument("--profile-clients", type=int, default=1, help="concurrent tasks for it")
+    p.add_argument(
+        "--plain",
+        action="store_true",
+        help="serve the plain modules (default: build the compiled ones first, `fyp compile`)",
+    )
     p.add_argument("--no-serve", action="store_true", help="build and train only")
     p.add_argument("--json", type=Path, help="also write everything measured here")
     args = p.parse_args()
@@ -1003,6 +1017,10 @@ def main() -> None:
         write_meta(folder, meta)
     rows: list[Row] = []
     if not args.no_serve:
+        if not args.plain:
+            from fyp.ops import compiled
+
+            compiled.build(folder / "var", say=console.print)
         rows = serve_and_measure(folder, meta, args)
         write_meta(folder, meta)
     print(report(meta, rows, args))

@@ -193,6 +193,7 @@ def server(
     prefix: str,
     var: Path,
     ready_timeout_s: float = 90.0,
+    settings: dict[str, str] | None = None,
 ) -> Iterator[tuple[str, int]]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("FYP_")}
@@ -203,6 +204,7 @@ def server(
         "FYP_ONLINE__REDIS_URL": redis_url,
         "FYP_ONLINE__KEY_PREFIX": prefix,
         "FYP_SERVER__LOG_LEVEL": "WARNING",
+        **(settings or {}),
     }
     cmd = [sys.executable, "-m", "fyp", "serve", "--host", HOST, "--port", str(port)]
     cmd += ["--workers", str(cfg.workers), "--no-access-log"]

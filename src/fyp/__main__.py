@@ -4,7 +4,9 @@ process set-up that has to happen before the interpreter starts.
 ``fyp serve`` wants glibc's malloc to ask for transparent huge pages
 (``ServerSettings.malloc_huge_pages``). glibc reads its tunables once, when a process starts,
 so this re-executes the same command with ``GLIBC_TUNABLES`` extended, before the heavy imports
-of ``fyp.cli``; the workers of ``fyp serve --workers N`` inherit the environment.
+of ``fyp.cli``; the workers of ``fyp serve --workers N`` inherit the environment. The same
+re-execution puts the compiled copy of the feed's hot modules first on ``PYTHONPATH`` when
+``fyp compile`` has built one for the installed sources (``ServerSettings.compiled``).
 """
 
 from __future__ import annotations
@@ -32,20 +34,27 @@ def prepare(
     environ: Mapping[str, str] = os.environ,
     execve: Callable[[str, list[str], Mapping[str, str]], object] = os.execve,
 ) -> None:
-    """Re-execute ``fyp serve`` with huge pages asked for, when the settings want them and the
-    environment does not have them yet (the re-executed process has them: no loop)."""
+    """Re-execute ``fyp serve`` with huge pages asked for and with the compiled hot modules
+    first on ``PYTHONPATH`` (``fyp.ops.compiled``), each when the settings want it and the
+    environment does not have it yet (the re-executed process has both: no loop)."""
     if args[:1] != ["serve"] or "--help" in args or not sys.executable:
-        return
-    env = huge_pages_env(environ)
-    if env is None:
         return
     from fyp.config import Settings
 
     try:
-        wanted = Settings().server.malloc_huge_pages
+        settings = Settings()
     except Exception:  # invalid settings: the command itself reports them
         return
-    if wanted:
+    env: dict[str, str] | None = None
+    if settings.server.malloc_huge_pages:
+        env = huge_pages_env(environ)
+    if settings.server.compiled:
+        from fyp.ops import compiled
+
+        build = compiled.fresh_build(settings.var_dir)
+        if build is not None:
+            env = compiled.pythonpath_with(build, dict(env or environ)) or env
+    if env is not None:
         # sys.orig_argv keeps the interpreter's own options (-X, -m fyp.cli, the script path)
         execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], env)
 

@@ -84,6 +84,7 @@ def serve(
     port = port or settings.api.port
     workers = workers or settings.server.workers
     cfg = settings.server
+    _compiled_notice(settings)
     audience = _live_audience(settings, host, port, simulate, wait_ready=workers > 1)
     if access_log is None:
         access_log = audience is None
@@ -231,6 +232,35 @@ def _serve_with_audience(config: uvicorn.Config, audience: LiveAudience) -> None
         audience.stop()
     if not server.started:
         sys.exit(3)  # uvicorn's STARTUP_FAILURE
+
+
+def _compiled_notice(settings: Settings) -> None:
+    from fyp.ops import compiled
+
+    if compiled.running_compiled():
+        console.print(f"feed modules: compiled ({compiled.package_dir().parent})")
+    elif settings.server.compiled:
+        console.print(
+            "feed modules: plain Python (no `fyp compile` build for these sources; one "
+            "makes a feed cost about 11% less CPU)"
+        )
+
+
+@app.command("compile")
+def compile_() -> None:
+    """Compile the feed's hot modules with mypyc for `fyp serve` (needs a C compiler and the
+    Python headers; about a minute). The build is kept under var_dir/compiled for exactly the
+    sources installed now; `fyp serve` runs from it unless server.compiled is off."""
+    from fyp.ops import compiled
+
+    settings = Settings()
+    try:
+        with console.status("compiling the feed's hot modules ..."):
+            build = compiled.build(settings.var_dir, say=console.print)
+    except (RuntimeError, OSError) as e:
+        console.print(f"[red]compile failed:[/] {e}")
+        raise typer.Exit(1) from e
+    out.print(str(build))
 
 
 @app.command()

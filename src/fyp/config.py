@@ -400,6 +400,12 @@ class ServerSettings(BaseModel):
         gt=0,
         description="The trainer lease lasts this long unless renewed (renewed every third).",
     )
+    compiled: bool = Field(
+        default=True,
+        description="`fyp serve` runs the feed's hot modules compiled by mypyc (about 11% less "
+        "CPU a feed, docs/benchmarks.md) when `fyp compile` has built them for exactly the "
+        "sources installed; without such a build it runs the plain modules.",
+    )
     malloc_huge_pages: bool = Field(
         default=True,
         description="`fyp serve` runs with glibc's malloc asking for transparent huge pages "

@@ -100,6 +100,7 @@ def test_only_serve_is_re_executed_and_only_when_wanted(
     if not sys.platform.startswith("linux"):
         pytest.skip("glibc tunables are Linux-only")
     monkeypatch.delenv("FYP_SERVER__MALLOC_HUGE_PAGES", raising=False)
+    monkeypatch.setenv("FYP_SERVER__COMPILED", "false")  # its own tests: test_compiled.py
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     environ = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"} | env
