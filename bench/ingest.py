@@ -61,6 +61,8 @@ from fyp.models import EventIn
 from fyp.storage.data import EventRow, schema
 from fyp.types import now_ms, to_ms
 
+ROOT = Path(__file__).resolve().parent.parent
+
 PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 HOST = "127.0.0.1"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -611,6 +613,11 @@ class BackendResult:
 def bench_backend(name: str, args: argparse.Namespace, tmp: Path) -> BackendResult:
     var_dir = tmp / name
     var_dir.mkdir()
+    if not args.plain:  # the server runs the compiled hot modules, built once for the repo
+        from fyp.ops import compiled
+
+        shared = compiled.build(ROOT / "var", say=lambda line: print(line, flush=True))
+        (var_dir / "compiled").symlink_to(shared.parent, target_is_directory=True)
     with database(name, args.pg_url, var_dir) as db_url:
         settings = Settings(database_url=db_url, var_dir=var_dir)
         services = build_services(settings)
@@ -760,6 +767,11 @@ def main() -> None:
     p.add_argument("--videos", type=int, default=5_000)
     p.add_argument("--ordered-ids", action="store_true", help="time-ordered event ids (UUIDv7)")
     p.add_argument("--breakdown", type=int, default=40, help="batches timed step by step; 0: off")
+    p.add_argument(
+        "--plain",
+        action="store_true",
+        help="the HTTP server runs the plain modules (default: the compiled ones, fyp compile)",
+    )
     p.add_argument("--pg-url", default=os.environ.get("FYP_BENCH_POSTGRES", PG_DEFAULT))
     args = p.parse_args()
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]

@@ -242,7 +242,7 @@ def _compiled_notice(settings: Settings) -> None:
     elif settings.server.compiled:
         console.print(
             "feed modules: plain Python (no `fyp compile` build for these sources; one "
-            "makes a feed cost about 11% less CPU)"
+            "makes a feed cost 11-19% less CPU)"
         )
 
 

@@ -402,7 +402,7 @@ class ServerSettings(BaseModel):
     )
     compiled: bool = Field(
         default=True,
-        description="`fyp serve` runs the feed's hot modules compiled by mypyc (about 11% less "
+        description="`fyp serve` runs the feed's hot modules compiled by mypyc (11-19% less "
         "CPU a feed, docs/benchmarks.md) when `fyp compile` has built them for exactly the "
         "sources installed; without such a build it runs the plain modules.",
     )

@@ -2,7 +2,7 @@
 
 A feed request is a few tens of thousands of small Python operations over its candidates
 (sources, merge, hydrators, filters, scorers, selector); compiled by mypyc from the same typed
-source, the same work costs about 11% less CPU (docs/benchmarks.md). ``fyp compile`` builds a
+source, the same work costs 11-19% less CPU (docs/benchmarks.md). ``fyp compile`` builds a
 copy of the whole package under ``<var_dir>/compiled/<digest>/`` with the modules of
 ``HOT_MODULES`` compiled next to their sources; ``fyp serve`` runs from that copy
 (``fyp.__main__`` puts it first on ``PYTHONPATH`` before the interpreter imports the package)
