@@ -75,6 +75,38 @@ class Candidate:
     score: float = math.nan
     repeat: bool = False
 
+    # The dataclass's own ``__init__`` would be generated Python even when this module is
+    # compiled (``fyp.ops.compiled``): spelled out, compiled code builds a candidate with one
+    # native call (a request makes about a thousand). The defaults are the fields' (a test
+    # checks that they agree).
+    def __init__(
+        self,
+        video_id: str,
+        source: str,
+        source_score: float = 0.0,
+        sources: Mapping[str, float] = NO_VALUES,
+        rank_frac: float = 1.0,
+        exploration: bool = False,
+        meta: VideoMeta | None = None,
+        features: Mapping[str, float] = NO_VALUES,
+        predictions: Mapping[str, float] = NO_VALUES,
+        parts: Mapping[str, float] = NO_VALUES,
+        score: float = math.nan,
+        repeat: bool = False,
+    ) -> None:
+        self.video_id = video_id
+        self.source = source
+        self.source_score = source_score
+        self.sources = sources
+        self.rank_frac = rank_frac
+        self.exploration = exploration
+        self.meta = meta
+        self.features = features
+        self.predictions = predictions
+        self.parts = parts
+        self.score = score
+        self.repeat = repeat
+
     @property
     def creator_id(self) -> str | None:
         return self.meta.creator_id if self.meta else None
