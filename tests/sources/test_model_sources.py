@@ -11,6 +11,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from fyp.config import FeedSettings
 from fyp.pipeline.candidate import Candidate
 from fyp.scorers.action_scorer import COLUMNS, ActionScorer, heuristic, heuristic_batch
 from fyp.sources.content_source import ContentSource
@@ -36,12 +37,14 @@ class FakeModels:
 
     def __init__(self) -> None:
         self.ranker: FakeRanker | None = FakeRanker()
+        self.video_ids = [f"e{i}" for i in range(5)]
 
     def user_vector(self, recent: Sequence[tuple[str, float]]) -> npt.NDArray[np.float32] | None:
         return np.ones(2, np.float32) if recent else None
 
-    def search(self, vector: npt.ArrayLike, k: int) -> list[tuple[str, float]]:
-        return [(f"e{i}", 1.0 - i / 10) for i in range(min(k, 5))]
+    def search_rows(self, vector: npt.ArrayLike, k: int) -> tuple[list[int], list[float]]:
+        rows = list(range(min(k, 5)))
+        return rows, [1.0 - i / 10 for i in rows]
 
     def affinity(self, vector: npt.ArrayLike, video_ids: Sequence[str]) -> npt.NDArray[np.float64]:
         return np.full(len(video_ids), 0.5)
@@ -67,7 +70,21 @@ def test_embedding_source_searches_with_the_user_vector_and_skips_served() -> No
     m = FakeModels()
     got = get(EmbeddingSource(), models=m, user_vector=m.user_vector(STATE.recent), served={"e0"})
     assert [c.video_id for c in got] == ["e1", "e2", "e3", "e4"]
+    assert [c.source_score for c in got] == [0.9, 0.8, 0.7, 0.6]
     assert {c.source for c in got} == {"embedding"}
+
+
+def test_embedding_source_fills_its_quota_past_served_videos() -> None:
+    m = FakeModels()
+    two = FeedSettings.model_validate({"quotas": {"embedding": 2}})
+    got = get(
+        EmbeddingSource(),
+        models=m,
+        user_vector=m.user_vector(STATE.recent),
+        served={"e0", "not-found"},
+        settings=two,
+    )
+    assert [c.video_id for c in got] == ["e1", "e2"]  # of e1, e2, e3
 
 
 def test_item_neighbours_seed_from_the_newest_positives() -> None:

@@ -70,6 +70,11 @@ def test_a_loaded_version_round_trips(settings: Settings) -> None:
     np.testing.assert_array_equal(loaded.vectors, original.vectors)
     q = original.vectors[3]
     assert loaded.search(q, 4) == original.search(q, 4)
+    rows, scores = loaded.search_rows(q, 4)
+    assert [(loaded.video_ids[i], s) for i, s in zip(rows, scores, strict=True)] == loaded.search(
+        q, 4
+    )
+    assert len(rows) == 4 and scores == sorted(scores, reverse=True)  # best first
     assert loaded.neighbours("v0", 2) == [("v1", 1.0), ("v2", 1.0)]
     assert loaded.manifest["embedding"]["alpha"] == 10.0
     assert loaded.ranker is None

@@ -15,6 +15,13 @@ class EmbeddingSource(StageBase):
         quota = query.settings.quotas.embedding
         if quota <= 0 or query.models is None or query.user_vector is None:
             return []
-        found = query.models.search(query.user_vector, quota + min(len(query.served), 1000))
-        out = [Candidate(v, self.reason, source_score=s) for v, s in found if v not in query.served]
-        return out[:quota]
+        served, ids, reason = query.served, query.models.video_ids, self.reason
+        rows, scores = query.models.search_rows(query.user_vector, quota + min(len(served), 1000))
+        out: list[Candidate] = []
+        for i, s in zip(rows, scores, strict=True):
+            v = ids[i]
+            if v not in served:
+                out.append(Candidate(v, reason, source_score=s))
+                if len(out) == quota:
+                    break
+        return out

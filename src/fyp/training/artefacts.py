@@ -102,16 +102,25 @@ class Models:
     def search(self, vector: npt.ArrayLike, k: int) -> list[tuple[str, float]]:
         """The k videos with the largest dot product with ``vector`` (approximate on large
         catalogs), best first, as (video_id, score)."""
+        rows, scores = self.search_rows(vector, k)
+        ids = self.video_ids
+        return [(ids[i], s) for i, s in zip(rows, scores, strict=True)]
+
+    def search_rows(self, vector: npt.ArrayLike, k: int) -> tuple[list[int], list[float]]:
+        """``search`` as the videos' rows (indexes into ``video_ids``) and their scores, best
+        first: the embedding source turns them into candidates itself, compiled, instead of
+        through a list of pairs made here (300 a request)."""
         q = np.asarray(vector, dtype=np.float32).reshape(1, -1)
         k = min(k, len(self.video_ids))
         if k <= 0:
-            return []
+            return [], []
         scores, idx = self.index.search(q, k)
-        return [
-            (self.video_ids[i], float(s))
-            for i, s in zip(idx[0].tolist(), scores[0].tolist(), strict=True)
-            if i >= 0
-        ]
+        rows: list[int] = idx[0].tolist()
+        found: list[float] = scores[0].tolist()
+        if rows and rows[-1] < 0:  # faiss pads a short answer with -1 at its end
+            keep = [j for j, i in enumerate(rows) if i >= 0]
+            rows, found = [rows[j] for j in keep], [found[j] for j in keep]
+        return rows, found
 
     def affinity(self, vector: npt.ArrayLike, video_ids: Sequence[str]) -> npt.NDArray[np.float64]:
         """Dot product of ``vector`` with each video's vector (NaN for unknown videos): the
