@@ -117,7 +117,7 @@ class Models:
         scores, idx = self.index.search(q, k)
         rows: list[int] = idx[0].tolist()
         found: list[float] = scores[0].tolist()
-        if rows and rows[-1] < 0:  # faiss pads a short answer with -1 at its end
+        if rows and min(rows) < 0:  # faiss pads a short answer with -1 (at its end)
             keep = [j for j, i in enumerate(rows) if i >= 0]
             rows, found = [rows[j] for j in keep], [found[j] for j in keep]
         return rows, found
