@@ -6,10 +6,11 @@ needs to be idempotent and to tell stored events from duplicates in one round tr
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections import namedtuple
 from collections.abc import Collection, Iterator, Sequence
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -226,6 +227,41 @@ class _RawRead:
         return out
 
 
+class _RawReaders:
+    """SQLite connections of their own for the prebuilt per-request reads (``_RawRead``): taking
+    one from a list and putting it back is a list operation, where SQLAlchemy's pool checkout
+    and checkin (its reset on return included) cost about 15 us, six times a feed. Reads run in
+    autocommit, as they did on the pool's raw connections, so each sees every commit before
+    it. At most ``keep`` idle connections stay open; a forked child opens its own (a SQLite
+    connection must not cross a fork)."""
+
+    def __init__(self, database: str, keep: int) -> None:
+        self.database = database
+        self.keep = keep
+        self._idle: list[sqlite3.Connection] = []
+        self._pid = os.getpid()
+
+    def take(self) -> sqlite3.Connection:
+        if self._pid != os.getpid():  # forked: the parent's connections are the parent's
+            self._idle, self._pid = [], os.getpid()
+        try:
+            return self._idle.pop()  # atomic under the GIL: no lock
+        except IndexError:
+            con = sqlite3.connect(self.database, timeout=30.0, check_same_thread=False)
+            _sqlite_pragmas(con)
+            return con
+
+    def give(self, con: sqlite3.Connection) -> None:
+        if len(self._idle) < self.keep and self._pid == os.getpid():
+            self._idle.append(con)
+        else:
+            con.close()
+
+    def close(self) -> None:
+        while self._idle:
+            self._idle.pop().close()
+
+
 # What a down or unreachable database raises through SQLAlchemy (reported as StoreUnavailable).
 _UNREACHABLE = (sa.exc.OperationalError, sa.exc.TimeoutError, sa.exc.InterfaceError)
 
@@ -269,6 +305,7 @@ class SqlDataStore:
             _sqlite_setup(self._writer, begin="BEGIN IMMEDIATE")
             _sqlite_setup(self._reader, begin="BEGIN")
             self._insert: Any = sqlite.insert
+            self._readers: _RawReaders | None = _RawReaders(parsed.database, keep=pool_size)
             d = self._reader.dialect
             self._raw: dict[sa.Select[Any], _RawRead] | None = {
                 stmt: _RawRead(stmt, d, row)
@@ -295,6 +332,7 @@ class SqlDataStore:
             )
             self._writer = self._reader = engine
             self._insert = pg.insert
+            self._readers = None
             # A round trip to the server outweighs SQLAlchemy's own cost: no raw path.
             self._raw = None
         else:
@@ -322,21 +360,24 @@ class SqlDataStore:
         """The rows of one of the prebuilt per-request reads: on SQLite through ``_RawRead``,
         elsewhere through SQLAlchemy."""
         raw = self._raw.get(stmt) if self._raw is not None else None
-        if raw is None:
+        readers = self._readers
+        if raw is None or readers is None:
             with self._read() as conn:
                 return conn.execute(stmt, params).all()
+        con = readers.take()
         try:
-            # closing the pooled connection returns it to the pool
-            with closing(self._reader.raw_connection()) as dbapi, closing(dbapi.cursor()) as cur:
-                cur.execute(raw.sql, raw.args(params))
-                found = cur.fetchall()
-        except (sqlite3.OperationalError, sqlite3.InterfaceError) as e:
-            raise StoreUnavailable(str(e)) from e
-        except _UNREACHABLE as e:
-            raise _unavailable(e) from e
+            found = con.execute(raw.sql, raw.args(params)).fetchall()
+        except BaseException as e:
+            con.close()  # a connection that failed is not reused
+            if isinstance(e, sqlite3.OperationalError | sqlite3.InterfaceError):
+                raise StoreUnavailable(str(e)) from e
+            raise
+        readers.give(con)
         return raw.rows(found)
 
     def close(self) -> None:
+        if self._readers is not None:
+            self._readers.close()
         self._writer.dispose()
         self._reader.dispose()
 
@@ -812,24 +853,29 @@ def _pg_connect_args(
     return args
 
 
+def _sqlite_pragmas(dbapi_conn: sqlite3.Connection) -> None:
+    """Every SQLite connection's settings (the engines' and the raw readers')."""
+    dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    # FULL: a commit is on disk (fsync of the WAL) before we acknowledge it.
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    # A 64 MiB page cache keeps the event-id index's hot pages in memory, and checkpointing
+    # every 10,000 pages instead of 1,000 stops random-id inserts from checkpointing on
+    # almost every commit (measured: 14.7k -> 17.7k events/s over HTTP, bench/ingest.py).
+    cur.execute("PRAGMA cache_size=-65536")
+    cur.execute("PRAGMA wal_autocheckpoint=10000")
+    cur.close()
+
+
 def _sqlite_setup(engine: sa.Engine, begin: str) -> None:
     """Pragmas for durability and concurrency, and explicit BEGIN (pysqlite's own is deferred)."""
 
     @sa.event.listens_for(engine, "connect")
     def _connect(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        # FULL: a commit is on disk (fsync of the WAL) before we acknowledge it.
-        cur.execute("PRAGMA synchronous=FULL")
-        cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=30000")
-        # A 64 MiB page cache keeps the event-id index's hot pages in memory, and checkpointing
-        # every 10,000 pages instead of 1,000 stops random-id inserts from checkpointing on
-        # almost every commit (measured: 14.7k -> 17.7k events/s over HTTP, bench/ingest.py).
-        cur.execute("PRAGMA cache_size=-65536")
-        cur.execute("PRAGMA wal_autocheckpoint=10000")
-        cur.close()
+        _sqlite_pragmas(dbapi_conn)
 
     @sa.event.listens_for(engine, "begin")
     def _begin(conn: sa.Connection) -> None:
