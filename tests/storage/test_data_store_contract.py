@@ -346,6 +346,44 @@ def test_get_videos_reads_many_at_once(store: DataStore) -> None:
     assert store.get_videos([]) == {}
 
 
+def test_video_documents_are_the_records_as_json(store: DataStore) -> None:
+    """The feed's response shows its served records as ``video_documents`` gives them (on
+    SQLite built from the rows without the models): exactly ``model_dump(mode="json")`` of
+    ``get_videos``, key order included, for every field and times at any millisecond."""
+    users(store, "c1")
+    odd = 'v"3\\ü,]'
+    store.upsert_videos(
+        [
+            video("v1", caption="one #cats", hashtags=["dogs"], sound_id="s1", duration_ms=9),
+            video("v2", caption="two", allowed_regions=["gb", "US"], language="en", region="de"),
+            video(odd, allowed_regions=[], parent_video_id="v1", parent_kind="duet"),
+            VideoIn(
+                id="v4",
+                creator_id="c1",
+                created_at=datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC),  # no fraction of a second
+                media_url="https://cdn.example/v4.mp4",
+                thumbnail_url="https://cdn.example/v4.jpg",
+            ),
+            *(
+                VideoIn(id=f"t{ms}", creator_id="c1", created_at=from_ms(ms))
+                for ms in (0, 1, 999, 1_000, T0_MS + 1, T0_MS + 999, 4_102_444_800_123)
+            ),
+        ],
+        "approved",
+    )
+    store.set_moderation("v2", "limited", reason="graphic", allowed_regions=["GB"])
+    ids = ["v2", "ghost", "v1", odd, "v4", *(f"t{ms}" for ms in (0, 1, 999, 1_000))]
+    ids += [f"t{T0_MS + 1}", f"t{T0_MS + 999}", "t4102444800123"]
+    docs = store.video_documents([*ids, "v1"])
+    want = {k: v.model_dump(mode="json") for k, v in store.get_videos(ids).items()}
+    assert docs == want and set(docs) == set(ids) - {"ghost"}
+    for k, doc in docs.items():
+        assert list(doc) == list(want[k])  # the same key order: the same response bytes
+    assert docs["v2"]["moderation"] == "limited" and docs["v2"]["allowed_regions"] == ["GB"]
+    assert docs["v4"]["created_at"] == "2024-05-06T07:08:09Z"
+    assert store.video_documents([]) == {}
+
+
 def test_videos_changed_pages_by_update_time(store: DataStore) -> None:
     users(store, "c1", "c2")
     store.upsert_videos([video("a", hashtags=["x"], sound_id="s1")], "approved")

@@ -17,7 +17,7 @@ from fyp.config import FeedSettings, Settings
 from fyp.events.online import OnlineUpdater
 from fyp.experiments.assignment import NoExperiments
 from fyp.filters.moderation_filter import servable
-from fyp.models import User, Video
+from fyp.models import User
 from fyp.ops import metrics
 from fyp.pipeline.candidate import Candidate
 from fyp.pipeline.clients import FeedClients
@@ -246,14 +246,12 @@ class FeedService:
         items: list[dict[str, Any]] = []
         served: list[Candidate] = []
         # Re-read the records: a moderation change since the index was built wins.
-        videos = self.clients.store.get_videos([c.video_id for c in result.selected])
+        docs = self.clients.store.video_documents([c.video_id for c in result.selected])
         for c in result.selected:
-            video = videos.get(c.video_id)
-            if video is None or not servable(video.moderation, video.allowed_regions, query):
+            doc = docs.get(c.video_id)
+            if doc is None or not servable(doc["moderation"], doc["allowed_regions"], query):
                 continue
-            items.append(
-                {"position": len(items), "video": _video_json(video), "reasons": _reasons(c)}
-            )
+            items.append({"position": len(items), "video": doc, "reasons": _reasons(c)})
             served.append(c)
         return items, served
 
@@ -329,10 +327,6 @@ def _observe(query: Query, result: PipelineResult) -> None:
     if "degraded" in query.notes:
         metrics.observe_fallback("online_state")
     metrics.set_model_version(query.models.version if query.models is not None else None)
-
-
-def _video_json(video: Video) -> dict[str, Any]:
-    return video.model_dump(mode="json")
 
 
 def _reasons(c: Candidate) -> dict[str, Any]:

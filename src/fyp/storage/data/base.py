@@ -216,6 +216,11 @@ class DataStore(Protocol):
     def get_videos(self, video_ids: Collection[str]) -> dict[str, Video]:
         """The records of these videos in one read (unknown ids are absent)."""
 
+    def video_documents(self, video_ids: Collection[str]) -> dict[str, dict[str, Any]]:
+        """``get_videos`` as JSON documents, each exactly ``Video.model_dump(mode="json")``: the
+        feed's response shows the served records so, and a store may build them from its rows
+        without the models."""
+
     def video_briefs(self, video_ids: Collection[str]) -> dict[str, VideoBrief]: ...
 
     def videos_changed(

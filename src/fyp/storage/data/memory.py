@@ -7,6 +7,7 @@ import dataclasses
 import threading
 from collections.abc import Collection, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from fyp.config import ModerationState
 from fyp.models import ApiKey, Comment, Event, EventType, User, Video, VideoBrief, VideoIn
@@ -111,6 +112,9 @@ class MemoryDataStore:
 
     def get_videos(self, video_ids: Collection[str]) -> dict[str, Video]:
         return {vid: v for vid in video_ids if (v := self._videos.get(vid)) is not None}
+
+    def video_documents(self, video_ids: Collection[str]) -> dict[str, dict[str, Any]]:
+        return {vid: v.model_dump(mode="json") for vid, v in self.get_videos(video_ids).items()}
 
     def videos_changed(
         self, since_ms: int, after: tuple[int, str] | None = None, limit: int = 5000

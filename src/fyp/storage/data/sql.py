@@ -90,6 +90,30 @@ def _video_row(v: VideoIn, moderation: str, now: int) -> dict[str, Any]:
     }
 
 
+def _row_document(r: sa.Row[Any]) -> dict[str, Any]:
+    """A video row as ``Video.model_dump(mode="json")`` shows it (the same keys in the same
+    order, the time as pydantic writes a UTC datetime), without building the model: about a
+    fifth of a feed's reading back of its ten served records (a test holds it to the model's)."""
+    return {
+        "creator_id": r.creator_id,
+        "caption": r.caption,
+        "hashtags": list(r.hashtags),
+        "sound_id": r.sound_id,
+        "duration_ms": r.duration_ms,
+        "language": r.language,
+        "region": r.region,
+        "created_at": from_ms(r.created_ms).isoformat().replace("+00:00", "Z"),
+        "moderation": r.moderation,
+        "allowed_regions": r.allowed_regions,
+        "parent_video_id": r.parent_video_id,
+        "parent_kind": r.parent_kind,
+        "media_url": r.media_url,
+        "thumbnail_url": r.thumbnail_url,
+        "id": r.id,
+        "moderation_reason": r.moderation_reason,
+    }
+
+
 def _row_video(r: sa.Row[Any]) -> Video:
     return Video.model_construct(
         id=r.id,
@@ -466,6 +490,14 @@ class SqlDataStore:
         else:
             rows = self._select(_GET_VIDEOS, {"ids": list(video_ids)})
         return {r.id: _row_video(r) for r in rows}
+
+    def video_documents(self, video_ids: Collection[str]) -> dict[str, dict[str, Any]]:
+        if not video_ids:
+            return {}
+        if self._raw is None:  # PostgreSQL: a round trip outweighs building the models
+            return {k: v.model_dump(mode="json") for k, v in self.get_videos(video_ids).items()}
+        rows = self._select(_GET_VIDEOS_JSON, {"ids": _json_dumps(list(video_ids))})
+        return {r.id: _row_document(r) for r in rows}
 
     def videos_changed(
         self, since_ms: int, after: tuple[int, str] | None = None, limit: int = 5000
