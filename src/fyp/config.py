@@ -377,7 +377,12 @@ class ServerSettings(BaseModel):
         "when it ends; at 700 the GC scanned them several times a request for nothing "
         "(docs/benchmarks.md).",
     )
-    db_pool_size: int = Field(default=8, ge=1, description="PostgreSQL connections per worker.")
+    db_pool_size: int = Field(
+        default=8,
+        ge=1,
+        description="Database connections per worker: PostgreSQL's pool (plus as many overflow); "
+        "on SQLite the readers (and the idle ones kept for the feed's per-request reads).",
+    )
     db_pool_timeout_s: float = Field(
         default=5.0, gt=0, description="Longest wait for a pooled connection before 503."
     )
