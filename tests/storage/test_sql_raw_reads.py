@@ -108,6 +108,26 @@ def test_a_failed_raw_read_is_unavailable_and_its_connection_dropped(
         broken.execute("SELECT 1")
 
 
+def test_a_raw_reader_that_cannot_open_the_database_is_unavailable(
+    sqlite_template: Path, tmp_path: Path
+) -> None:
+    """Opening a reader is part of the read: a store whose file went away answers
+    ``StoreUnavailable`` (a 503), not SQLite's own error (a 500)."""
+    folder = tmp_path / "db"
+    folder.mkdir()
+    shutil.copy(sqlite_template, folder / "fyp.db")
+    store = SqlDataStore(f"sqlite:///{folder / 'fyp.db'}")
+    try:
+        assert store.get_user("u1") is None
+        assert store._readers is not None
+        store._readers.close()  # the next read has to open a connection
+        shutil.rmtree(folder)
+        with pytest.raises(StoreUnavailable, match="unable to open"):
+            store.get_user("u1")
+    finally:
+        store.close()
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_a_forked_child_reads_on_connections_of_its_own(sqlite_store: SqlDataStore) -> None:
     store = sqlite_store

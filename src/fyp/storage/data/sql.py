@@ -388,11 +388,13 @@ class SqlDataStore:
         if raw is None or readers is None:
             with self._read() as conn:
                 return conn.execute(stmt, params).all()
-        con = readers.take()
+        con: sqlite3.Connection | None = None
         try:
+            con = readers.take()  # may open one: a file that cannot be opened fails here
             found = con.execute(raw.sql, raw.args(params)).fetchall()
         except BaseException as e:
-            con.close()  # a connection that failed is not reused
+            if con is not None:
+                con.close()  # a connection that failed is not reused
             if isinstance(e, sqlite3.OperationalError | sqlite3.InterfaceError):
                 raise StoreUnavailable(str(e)) from e
             raise
