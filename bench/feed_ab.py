@@ -13,6 +13,10 @@ worktree, via PYTHONPATH) with the same virtualenv, so a change of dependencies 
         [--rounds 5] [--warmup 5]
 
 The served log is emptied first (both servers write to it, as their requests interleave).
+Each version serves its own compiled modules when the world's ``var`` holds a ``fyp compile``
+build of its sources (``FYP_VAR_DIR=<world>/var fyp compile``; for the base, run it with
+``PYTHONPATH`` set to a checkout of that revision's ``src``), else plain: each arm's start-up
+notice is printed, so a ratio that compares a compiled build with a plain one says so.
 """
 
 from __future__ import annotations
@@ -93,6 +97,15 @@ def start(arm: Arm, world: Path, log_dir: Path) -> None:
     cmd += ["--port", str(arm.port), "--workers", "1", "--no-access-log"]
     with (log_dir / f"{arm.name}.log").open("wb") as log:  # the child keeps its own copy
         arm.proc = subprocess.Popen(cmd, env=env, cwd=log_dir, stdout=log, stderr=subprocess.STDOUT)
+
+
+def modules_line(log: Path) -> str:
+    """What the server said it runs, compiled or plain (``fyp serve``'s start-up notice): a
+    version without a ``fyp compile`` build of its own sources runs plain, and the ratio then
+    measures the build as well as the change."""
+    lines = log.read_text(errors="replace").splitlines()
+    said = [line for line in lines if "feed modules:" in line]
+    return said[-1].strip() if said else "no notice of compiled or plain modules"
 
 
 def wait_ready(arm: Arm, timeout_s: float, log_dir: Path) -> None:
@@ -181,6 +194,7 @@ def main() -> None:
                 start(arm, world, log_dir)
             for arm in arms:
                 wait_ready(arm, args.ready_timeout, log_dir)
+                print(f"{arm.name}: {modules_line(log_dir / f'{arm.name}.log')}")
             asyncio.run(rounds(arms, meta["key"], users, args))
         finally:
             for arm in arms:
