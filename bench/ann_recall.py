@@ -105,6 +105,8 @@ def main() -> None:
         t = time.perf_counter()
         found = [index.search(queries[i : i + 1], k)[1][0] for i in range(len(queries))]
         ms = (time.perf_counter() - t) / len(queries) * 1000
+        if models.index_rows is not None:  # a localized index: its labels are not the rows
+            found = [models.index_rows[f] for f in found]
         rk, rt = overlap(found, exact, k), overlap(found, exact, top)
         print(f"efSearch {ef}: {ms:.2f} ms a search, recall@{k} {rk:.3f}, top-{top} {rt:.3f}")
 

@@ -13,7 +13,7 @@ from fyp.storage.cache import GLOBAL, Count, Heat
 from fyp.storage.cache.memory import MemoryOnlineState
 from fyp.storage.data import CatalogRow
 from fyp.training import ModelRegistry, Models
-from fyp.training.artefacts import ACTIVE, build_index, prefetch
+from fyp.training.artefacts import ACTIVE, build_index, localize, prefetch
 from fyp.training.embeddings import EmbeddingModel
 
 
@@ -328,6 +328,61 @@ def test_approximate_indexes_find_what_the_exact_one_finds(kind: str, settings: 
         assert loaded.hnsw.efSearch == 64
     else:
         assert loaded.nprobe == 7
+
+
+@pytest.mark.parametrize("kind", ["hnsw", "hnsw_sq8"])
+def test_a_localized_index_finds_the_same_videos_by_their_rows(
+    kind: str, settings: Settings
+) -> None:
+    # Two clusters far apart, so the bottom layer's breadth-first order from the entry point
+    # cannot be the order of the rows (which interleave the clusters).
+    rng = np.random.default_rng(9)
+    n, f = 3000, 16
+    centres = np.zeros((2, f), np.float32)
+    centres[0, 0], centres[1, 1] = 6.0, 6.0
+    vectors = (centres[np.arange(n) % 2] + rng.standard_normal((n, f))).astype(np.float32)
+    models = make_models("v1", n=n, f=f, seed=9)
+    models.embedding = EmbeddingModel(vectors, 1.0, 10.0)
+    plain = build_index(vectors, kind)
+    models.index = plain
+    queries = vectors[:25] * 1.5 + 0.05
+    before = [models.search_rows(q, 50) for q in queries]
+
+    moved = build_index(vectors, kind)
+    rows = localize(moved)
+    assert rows is not None
+    assert sorted(rows.tolist()) == list(range(n))  # every row once
+    assert rows.tolist() != list(range(n))  # the storage order did change
+    # the index's labels are now positions in that order, which the models map back
+    _, raw = moved.search(queries[:1], 50)
+    assert set(rows[raw[0]].tolist()) == set(before[0][0])
+    models.index, models.index_rows = moved, rows
+    after = [models.search_rows(q, 50) for q in queries]
+    for (b_rows, b_scores), (a_rows, a_scores) in zip(before, after, strict=True):
+        assert len(set(a_rows) & set(b_rows)) >= 48
+        np.testing.assert_allclose(sorted(a_scores), sorted(b_scores), rtol=1e-3, atol=1e-3)
+        # each row's score is that row's vector's product with the query
+    q = queries[0]
+    a_rows, a_scores = after[0]
+    exact = vectors[a_rows] @ q
+    tol = 0.05 * float(np.abs(exact).max())  # 8-bit codes are approximate
+    np.testing.assert_allclose(a_scores, exact, atol=tol)
+
+    # a published version keeps the map; one without it (older) reads its labels as rows
+    reg = ModelRegistry(settings)
+    reg.publish(models)
+    loaded = reg.load("v1")
+    assert loaded.index_rows is not None
+    assert loaded.index_rows.tolist() == rows.tolist()
+    assert loaded.search_rows(q, 50)[0] == a_rows
+    (reg.root / "v1" / "index_rows.npy").unlink()
+    assert reg.load("v1").index_rows is None
+
+
+def test_only_graph_indexes_are_localized() -> None:
+    vectors = np.random.default_rng(1).standard_normal((2000, 8)).astype(np.float32)
+    assert localize(build_index(vectors, "flat")) is None
+    assert localize(build_index(vectors, "ivf")) is None
 
 
 def test_a_background_registry_keeps_serving_while_it_loads(

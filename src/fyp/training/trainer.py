@@ -29,7 +29,7 @@ from fyp.leases import HeldLease, Lease, LeaseBusy
 from fyp.models import VideoBrief
 from fyp.storage.data import DataStore, ServedRow
 from fyp.training import content, embeddings, neighbours, ranker
-from fyp.training.artefacts import ModelRegistry, Models, build_index, index_kind
+from fyp.training.artefacts import ModelRegistry, Models, build_index, index_kind, localize
 from fyp.training.columns import LogPage, read_catalog, read_log
 from fyp.training.signals import Interactions, SignalBuilder
 
@@ -203,6 +203,7 @@ class Trainer:
                 cfg.ivf_nprobe,
                 cfg.embedding.seed,
             )
+            index_rows = localize(index)
         with timer.step("item neighbours"):
             item_nb = neighbours.co_engagement(
                 data.weights, cfg.item_neighbours, data.sequences, cfg.item_history_cap
@@ -252,7 +253,12 @@ class Trainer:
                 "negatives": int(data.negatives.nnz),
                 "served_rows": len(served),
             },
-            "index": {"kind": kind, "ef_search": cfg.hnsw_ef_search, "nprobe": cfg.ivf_nprobe},
+            "index": {
+                "kind": kind,
+                "ef_search": cfg.hnsw_ef_search,
+                "nprobe": cfg.ivf_nprobe,
+                "order": "rows" if index_rows is None else "breadth-first",
+            },
             "ranker": _ranker_summary(rank_model, rdata),
             "metrics": metrics,
             "settings": cfg.model_dump(mode="json"),
@@ -269,6 +275,7 @@ class Trainer:
             },
             rank_model,
             manifest,
+            index_rows,
         )
         with timer.step("publish"):
             manifest["timings_s"] = {**timer.timings, "total": 0.0}
