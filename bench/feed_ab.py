@@ -10,7 +10,11 @@ is the median ratio. Each version runs from its own source tree (the base from a
 worktree, via PYTHONPATH) with the same virtualenv, so a change of dependencies is not measured.
 
     .venv/bin/python bench/feed_ab.py --base HEAD~1 [--world DIR] [--clients 8] [--seconds 20]
-        [--rounds 5] [--warmup 5]
+        [--rounds 5] [--warmup 5] [--base-env FYP_X=VALUE ...] [--new-env FYP_X=VALUE ...]
+
+``--base-env`` and ``--new-env`` give one arm a setting of its own: with ``--base HEAD`` on a
+clean tree and ``--base-env FYP_TRAINING__MODELS_DIR=<a folder holding an older version and an
+ACTIVE file naming it>``, the same code serves two model versions.
 
 The served log is emptied first (both servers write to it, as their requests interleave).
 Each version serves its own compiled modules when the world's ``var`` holds a ``fyp compile``
@@ -32,7 +36,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -57,7 +61,18 @@ class Arm:
     name: str
     src: Path
     port: int
+    env: dict[str, str] = field(default_factory=dict)  # settings of this arm only
     proc: subprocess.Popen[bytes] | None = None
+
+
+def env_of(pairs: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.startswith("FYP_"):
+            raise SystemExit(f"expected FYP_NAME=VALUE, got {pair!r}")
+        out[key] = value
+    return out
 
 
 def module_of(src: Path) -> str:
@@ -92,7 +107,7 @@ def start(arm: Arm, world: Path, log_dir: Path) -> None:
         "FYP_DATABASE_URL": db_url(world),
         "FYP_VAR_DIR": str(world / "var"),
         "FYP_SERVER__LOG_LEVEL": "WARNING",
-    }
+    } | arm.env
     cmd = [sys.executable, "-m", module_of(arm.src), "serve", "--host", "127.0.0.1"]
     cmd += ["--port", str(arm.port), "--workers", "1", "--no-access-log"]
     with (log_dir / f"{arm.name}.log").open("wb") as log:  # the child keeps its own copy
@@ -177,6 +192,15 @@ def main() -> None:
     p.add_argument("--warmup", type=float, default=5.0, help="seconds discarded first")
     p.add_argument("--ready-timeout", type=float, default=180.0)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument(
+        "--base-env",
+        action="append",
+        default=[],
+        metavar="FYP_X=VALUE",
+        help="a setting for the base's server only (repeatable), e.g. an older model version's "
+        "folder as FYP_TRAINING__MODELS_DIR, to compare one version of the code on two",
+    )
+    p.add_argument("--new-env", action="append", default=[], metavar="FYP_X=VALUE")
     args = p.parse_args()
     world, meta = trained_world(args.world)
     users = ids("u", meta["spec"]["users"])
@@ -184,11 +208,17 @@ def main() -> None:
     warm_page_cache(world)
     with worktree(args.base) as base, tempfile.TemporaryDirectory(prefix="fyp-ab-logs-") as logs:
         log_dir = Path(logs)
-        arms = [Arm("base", base / "src", free_port()), Arm("new", ROOT / "src", free_port())]
+        arms = [
+            Arm("base", base / "src", free_port(), env_of(args.base_env)),
+            Arm("new", ROOT / "src", free_port(), env_of(args.new_env)),
+        ]
         print(
             f"base {args.base} ({module_of(arms[0].src)}) against the working tree "
             f"({module_of(arms[1].src)}), {args.clients} clients each, world {world.name}"
         )
+        for arm in arms:
+            if arm.env:
+                print(f"{arm.name} settings: {' '.join(f'{k}={v}' for k, v in arm.env.items())}")
         try:
             for arm in arms:
                 start(arm, world, log_dir)
