@@ -358,7 +358,7 @@ def localize(index: Any) -> I64 | None:
 
     At a million videos (64 factors, HNSW32 over 8-bit codes) a search for the top 300 at
     efSearch 512 took 0.65-0.69 ms against 0.97-1.01 in the order of the rows, with the same
-    results; the order takes about 4 s to compute (docs/benchmarks.md).
+    results; ordering and permuting take 2-4 s (docs/benchmarks.md).
     """
     import faiss
     import scipy.sparse as sp
@@ -372,10 +372,22 @@ def localize(index: Any) -> I64 | None:
     links = faiss.vector_to_array(hnsw.neighbors)
     per_level = faiss.vector_to_array(hnsw.cum_nneighbor_per_level)
     width = int(per_level[1] - per_level[0])  # a node's links on the bottom layer come first
-    dst = links[offsets[:-1, None] + np.arange(width)].ravel()
-    src = np.repeat(np.arange(n), width)
+    # The bottom layer as a CSR matrix straight from the link lists, gathered a block of nodes
+    # at a time and kept as int32: at a million nodes this ordering adds 755 MB to the
+    # process's peak, against 1,148 MB through a COO matrix (docs/benchmarks.md).
+    step = 1 << 16
+    dst = np.concatenate(
+        [
+            links[offsets[lo : min(n, lo + step), None] + np.arange(width)].ravel()
+            for lo in range(0, n, step)
+        ]
+    ).astype(np.int32, copy=False)
     real = dst >= 0  # -1 pads a node's unused links
-    graph = sp.csr_matrix((np.ones(int(real.sum()), np.int8), (src[real], dst[real])), shape=(n, n))
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(real.reshape(n, width).sum(axis=1), out=indptr[1:])
+    cols = dst[real]
+    del dst, real
+    graph = sp.csr_matrix((np.ones(len(cols), np.int8), cols, indptr), shape=(n, n))
     reached = breadth_first_order(graph, int(hnsw.entry_point), return_predecessors=False)
     order: I64 = np.asarray(reached, dtype=np.int64)
     if len(order) < n:  # nodes the entry point does not reach go last, in row order
