@@ -5,7 +5,8 @@ User vectors are the ones the feed would search with: ``FeedService.build_query`
 users (their recent engagements folded in, as on a request). For each efSearch the index answers
 k nearest for every user; recall@k is the share of the exact top k it returns, and "top-100" the
 share of the exact top 100 among its first 100 (the part of the source's list the candidate cap
-keeps at the default quotas). Time is the mean search with the index warm.
+keeps at the default quotas). Time is the mean search (``Models.search_rows``, the feed's own
+call) with the index warm.
 
     .venv/bin/python bench/ann_recall.py [--world DIR] [--users 200] [--k 300]
         [--ef 512,400,300]
@@ -101,12 +102,11 @@ def main() -> None:
             print(f"efSearch {ef}: below k, which faiss searches with instead; skipped")
             continue
         index.hnsw.efSearch = ef
-        index.search(queries[:1], k)  # warm
+        models.search_rows(queries[0], k)  # warm
         t = time.perf_counter()
-        found = [index.search(queries[i : i + 1], k)[1][0] for i in range(len(queries))]
+        # the feed's own search: the rows of the videos found, whatever the index's labels
+        found = [np.array(models.search_rows(q, k)[0]) for q in queries]
         ms = (time.perf_counter() - t) / len(queries) * 1000
-        if models.index_rows is not None:  # a localized index: its labels are not the rows
-            found = [models.index_rows[f] for f in found]
         rk, rt = overlap(found, exact, k), overlap(found, exact, top)
         print(f"efSearch {ef}: {ms:.2f} ms a search, recall@{k} {rk:.3f}, top-{top} {rt:.3f}")
 

@@ -361,7 +361,7 @@ def test_a_localized_index_finds_the_same_videos_by_their_rows(
     for (b_rows, b_scores), (a_rows, a_scores) in zip(before, after, strict=True):
         assert len(set(a_rows) & set(b_rows)) >= 48
         np.testing.assert_allclose(sorted(a_scores), sorted(b_scores), rtol=1e-3, atol=1e-3)
-        # each row's score is that row's vector's product with the query
+    # each row's score is that row's vector's product with the query
     q = queries[0]
     a_rows, a_scores = after[0]
     exact = vectors[a_rows] @ q
