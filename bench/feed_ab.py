@@ -11,10 +11,14 @@ worktree, via PYTHONPATH) with the same virtualenv, so a change of dependencies 
 
     .venv/bin/python bench/feed_ab.py --base HEAD~1 [--world DIR] [--clients 8] [--seconds 20]
         [--rounds 5] [--warmup 5] [--base-env FYP_X=VALUE ...] [--new-env FYP_X=VALUE ...]
+        [--base-python PATH] [--new-python PATH]
 
 ``--base-env`` and ``--new-env`` give one arm a setting of its own: with ``--base HEAD`` on a
 clean tree and ``--base-env FYP_TRAINING__MODELS_DIR=<a folder holding an older version and an
-ACTIVE file naming it>``, the same code serves two model versions.
+ACTIVE file naming it>``, the same code serves two model versions. ``--base-python`` and
+``--new-python`` run one arm's server on another interpreter (the python of another virtualenv
+with the same dependencies): with ``--base HEAD`` on a clean tree, the same code on two
+interpreter builds.
 
 The served log is emptied first (both servers write to it, as their requests interleave).
 Each version serves its own compiled modules when the world's ``var`` holds a ``fyp compile``
@@ -62,6 +66,7 @@ class Arm:
     src: Path
     port: int
     env: dict[str, str] = field(default_factory=dict)  # settings of this arm only
+    python: str = sys.executable  # the interpreter this arm's server runs on
     proc: subprocess.Popen[bytes] | None = None
 
 
@@ -108,19 +113,19 @@ def start(arm: Arm, world: Path, log_dir: Path) -> None:
         "FYP_VAR_DIR": str(world / "var"),
         "FYP_SERVER__LOG_LEVEL": "WARNING",
     } | arm.env
-    cmd = [sys.executable, "-m", module_of(arm.src), "serve", "--host", "127.0.0.1"]
+    cmd = [arm.python, "-m", module_of(arm.src), "serve", "--host", "127.0.0.1"]
     cmd += ["--port", str(arm.port), "--workers", "1", "--no-access-log"]
     with (log_dir / f"{arm.name}.log").open("wb") as log:  # the child keeps its own copy
         arm.proc = subprocess.Popen(cmd, env=env, cwd=log_dir, stdout=log, stderr=subprocess.STDOUT)
 
 
 def modules_line(log: Path) -> str:
-    """What the server said it runs, compiled or plain (``fyp serve``'s start-up notice): a
-    version without a ``fyp compile`` build of its own sources runs plain, and the ratio then
-    measures the build as well as the change."""
+    """What the server said it runs on (``fyp serve``'s start-up notices: the interpreter, and
+    compiled or plain modules): a version without a ``fyp compile`` build of its own sources
+    runs plain, and the ratio then measures the build as well as the change."""
     lines = log.read_text(errors="replace").splitlines()
-    said = [line for line in lines if "feed modules:" in line]
-    return said[-1].strip() if said else "no notice of compiled or plain modules"
+    said = [line.strip() for line in lines if "feed modules:" in line or "interpreter:" in line]
+    return "; ".join(said[-2:]) if said else "no notice of compiled or plain modules"
 
 
 def wait_ready(arm: Arm, timeout_s: float, log_dir: Path) -> None:
@@ -201,6 +206,14 @@ def main() -> None:
         "folder as FYP_TRAINING__MODELS_DIR, to compare one version of the code on two",
     )
     p.add_argument("--new-env", action="append", default=[], metavar="FYP_X=VALUE")
+    p.add_argument(
+        "--base-python",
+        default=sys.executable,
+        metavar="PATH",
+        help="the interpreter of the base's server (default: this one), e.g. another "
+        "virtualenv's python with the same dependencies, to compare interpreter builds",
+    )
+    p.add_argument("--new-python", default=sys.executable, metavar="PATH")
     args = p.parse_args()
     world, meta = trained_world(args.world)
     users = ids("u", meta["spec"]["users"])
@@ -209,8 +222,8 @@ def main() -> None:
     with worktree(args.base) as base, tempfile.TemporaryDirectory(prefix="fyp-ab-logs-") as logs:
         log_dir = Path(logs)
         arms = [
-            Arm("base", base / "src", free_port(), env_of(args.base_env)),
-            Arm("new", ROOT / "src", free_port(), env_of(args.new_env)),
+            Arm("base", base / "src", free_port(), env_of(args.base_env), args.base_python),
+            Arm("new", ROOT / "src", free_port(), env_of(args.new_env), args.new_python),
         ]
         print(
             f"base {args.base} ({module_of(arms[0].src)}) against the working tree "
@@ -219,6 +232,8 @@ def main() -> None:
         for arm in arms:
             if arm.env:
                 print(f"{arm.name} settings: {' '.join(f'{k}={v}' for k, v in arm.env.items())}")
+            if arm.python != sys.executable:
+                print(f"{arm.name} interpreter: {arm.python}")
         try:
             for arm in arms:
                 start(arm, world, log_dir)
