@@ -87,6 +87,7 @@ from rich.progress import (
 )
 
 from fyp.auth import create_key
+from fyp.ops import interpreter
 from fyp.simulator.world import World, WorldSpec, ids
 from fyp.storage.data import open_data_store
 from fyp.types import now_ms
@@ -834,7 +835,8 @@ def report(meta: dict[str, Any], rows: list[Row], args: Any) -> str:
         f"(seed {spec['seed']}), generated "
         f"{(now_ms() - meta['now_ms']) / 3_600_000:.1f} h ago; online state {args.online}; "
         + (f"{args.pages} consecutive pages per user" if args.pages > 1 else "one page per user")
-        + ("; plain modules" if args.plain else "; compiled modules (fyp compile)"),
+        + ("; plain modules" if args.plain else "; compiled modules (fyp compile)")
+        + f"; {interpreter.describe()}",
         "",
     ]
     build = meta.get("build")

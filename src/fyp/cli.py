@@ -235,8 +235,13 @@ def _serve_with_audience(config: uvicorn.Config, audience: LiveAudience) -> None
 
 
 def _compiled_notice(settings: Settings) -> None:
-    from fyp.ops import compiled
+    from fyp.ops import compiled, interpreter
 
+    found = interpreter.probe()
+    notice = f"interpreter: {interpreter.describe(found)}"
+    if found["libpython_shared"] is True:
+        notice += " (one with libpython linked in serves a feed about 9% faster)"
+    console.print(notice, soft_wrap=True)
     if compiled.running_compiled():
         console.print(f"feed modules: compiled ({compiled.package_dir().parent})")
     elif settings.server.compiled:

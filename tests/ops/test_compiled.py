@@ -6,6 +6,7 @@ one would fail there and nowhere else)."""
 from __future__ import annotations
 
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -155,7 +156,9 @@ def test_fyp_serve_serves_feeds_from_the_build(build: Path, tmp_path: Path) -> N
         assert server.proc is not None
         environ = Path(f"/proc/{server.proc.pid}/environ").read_bytes().split(b"\0")
         assert f"PYTHONPATH={build}".encode() in environ
-        assert "feed modules: compiled" in server.log.read_text()
+        log = server.log.read_text()
+        assert "feed modules: compiled" in log
+        assert f"interpreter: CPython {platform.python_version()}, libpython " in log
         health = httpx.get(f"{server.url}/healthz", timeout=10)
         assert health.status_code == 200
     finally:
