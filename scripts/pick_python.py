@@ -3,10 +3,10 @@
 Of the CPython 3.11 interpreters on ``PATH`` (every ``python3.11`` and ``python3`` in it) that
 can make a virtualenv with pip, the first, in this order of preference: one with its C headers
 (``fyp compile`` needs them; compiled, a feed costs 11-19% less CPU), then one with libpython
-linked in rather than loaded as a shared library (9% more feeds a second side by side; see
-``fyp.ops.interpreter``), then ``PATH`` order. Exits 1 when there is none (``make`` then falls
-back to ``python3.11`` or ``python3`` and says why that one will not do). ``make PYTHON=...``
-chooses by hand; ``--explain`` lists what was found on stderr.
+linked in rather than loaded as a shared library (2-16% less CPU a feed, by how busy the
+machine is; see ``fyp.ops.interpreter``), then ``PATH`` order. Exits 1 when there is none
+(``make`` then falls back to ``python3.11`` or ``python3`` and says why that one will not do).
+``make PYTHON=...`` chooses by hand; ``--explain`` lists what was found on stderr.
 """
 
 from __future__ import annotations

@@ -240,7 +240,7 @@ def _compiled_notice(settings: Settings) -> None:
     found = interpreter.probe()
     notice = f"interpreter: {interpreter.describe(found)}"
     if found["libpython_shared"] is True:
-        notice += " (one with libpython linked in serves a feed about 9% faster)"
+        notice += " (one with libpython linked in serves a feed faster: docs/benchmarks.md)"
     console.print(notice, soft_wrap=True)
     if compiled.running_compiled():
         console.print(f"feed modules: compiled ({compiled.package_dir().parent})")

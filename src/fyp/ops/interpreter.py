@@ -1,13 +1,15 @@
 """The interpreter a process runs on, and the one build detail of it that moves a feed's speed.
 
 CPython built with ``--enable-shared`` (pyenv's and many hand-made builds) runs from a small
-executable that loads the interpreter from ``libpython3.X.so``: every call between the
-interpreter's own functions then goes through the library's symbol table and cannot be inlined,
-and nothing in a feed request escapes that (dict look-ups, attribute reads, the event loop). An
-executable with the interpreter linked in (Debian's ``python3.11``, the official Docker images)
-served the million-video feed about 9% faster side by side, for 16% less CPU in-process
-(docs/benchmarks.md). ``fyp serve`` says which kind it runs on; ``make`` builds ``.venv`` on
-such an interpreter when it finds one (``scripts/pick_python.py``).
+executable that loads the interpreter from ``libpython3.X.so``; built without PGO and LTO, its
+calls into its own exported functions then go through the library's symbol table and are not
+inlined (the likely reason, not measured apart), and nothing in a feed request escapes that
+(dict look-ups, attribute reads, the event loop). Debian's ``python3.11``, whose executable has
+the interpreter linked in, took 16% less CPU a million-video feed in-process on an otherwise
+idle core, 2-4% less with both cores busy, and served 9-12% more feeds a second side by side
+(docs/benchmarks.md).
+``fyp serve`` says which kind it runs on; ``make`` builds ``.venv`` on such an interpreter
+when it finds one (``scripts/pick_python.py``).
 
 Run as a script by any Python (this module imports nothing from fyp), it prints its probe of
 that interpreter as one JSON object, which is how ``scripts/pick_python.py`` asks each
