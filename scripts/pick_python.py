@@ -16,7 +16,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterable
 from pathlib import Path
 
 PROBE = Path(__file__).resolve().parent.parent / "src" / "fyp" / "ops" / "interpreter.py"
@@ -24,12 +23,12 @@ NAMES = ("python3.11", "python3")
 VERSION = "3.11"
 
 
-def on_path(names: Iterable[str] = NAMES, path: str | None = None) -> list[str]:
-    """Every executable of those names in ``PATH``, in its order (names first to last), one
-    per real file."""
-    dirs = (path if path is not None else os.environ.get("PATH", "")).split(os.pathsep)
+def on_path() -> list[str]:
+    """Every executable named in ``NAMES`` in ``PATH``, in its order (names first to last),
+    one per real file."""
+    dirs = os.environ.get("PATH", "").split(os.pathsep)
     out: dict[str, str] = {}  # by the real file (``/bin`` is often ``/usr/bin``)
-    for name in names:
+    for name in NAMES:
         for d in dirs:
             exe = os.path.join(d, name)
             if d and os.path.isfile(exe) and os.access(exe, os.X_OK):

@@ -7,9 +7,8 @@ inlined (the likely reason, not measured apart), and nothing in a feed request e
 (dict look-ups, attribute reads, the event loop). Debian's ``python3.11``, whose executable has
 the interpreter linked in, took 16% less CPU a million-video feed in-process on an otherwise
 idle core, 2-4% less with both cores busy, and served 9-12% more feeds a second side by side
-(docs/benchmarks.md).
-``fyp serve`` says which kind it runs on; ``make`` builds ``.venv`` on such an interpreter
-when it finds one (``scripts/pick_python.py``).
+(docs/benchmarks.md). ``fyp serve`` says which kind it runs on; ``make`` builds ``.venv`` on
+such an interpreter when it finds one (``scripts/pick_python.py``).
 
 Run as a script by any Python (this module imports nothing from fyp), it prints its probe of
 that interpreter as one JSON object, which is how ``scripts/pick_python.py`` asks each
