@@ -42,7 +42,9 @@ class Services:
     store_gate: StoreGate = field(default_factory=StoreGate)
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    # async: FastAPI runs a plain ``def`` dependency in its thread pool, a hop through a
+    # worker thread and the event loop on every request for one attribute read.
     services: Services = request.app.state.services
     return services
 
