@@ -156,9 +156,11 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.state.services = services
     errors.install(app)
     docs.install(app)
-    for module in (health, events, users, videos, keys):
-        app.include_router(module.router)
+    # The router tries routes in this order, each a regex match and more: the two that carry
+    # nearly all the traffic come first.
     app.include_router(feed.router)  # -- feed --
+    for module in (events, health, users, videos, keys):
+        app.include_router(module.router)
     app.include_router(experiment_routes.router)  # -- experiments --
     app.include_router(analytics_routes.router)  # -- web --
     install_web(app, services)  # -- web -- pages at / and /dashboard
