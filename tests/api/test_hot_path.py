@@ -46,7 +46,7 @@ def test_hot_routes_never_hop_through_the_thread_pool() -> None:
 
 def test_hot_routes_are_matched_first(api: Api) -> None:
     # Starlette tries routes in order, each a regex match and more: the feed's and the events'
-    # routers come before the catalog, user and admin ones, and right after the two docs routes.
+    # routers come before the catalog, user and admin ones, right after the docs' three routes.
     routers: list[APIRouter | None] = [
         getattr(route, "original_router", None)
         for route in api.client.app.routes  # type: ignore[attr-defined]
