@@ -228,6 +228,12 @@ class TrainingSettings(BaseModel):
     )
     ranker_leaves: int = Field(default=31, ge=2)
     ranker_learning_rate: float = Field(default=0.1, gt=0, le=1)
+    native_ranker: bool = Field(
+        default=True,
+        description="Compile the ranker's trees to native code with each version (treelite and "
+        "tl2cgen, needs gcc or clang): the same predictions in about a third of the time. "
+        "Without a compiler the LightGBM models serve.",
+    )
     outcome_window_s: float = Field(
         default=3600.0, gt=0, description="Events this long after serving are its outcomes."
     )

@@ -47,6 +47,7 @@ def test_the_trainer_fits_a_ranker_on_served_rows_and_their_outcomes(
     models = ModelRegistry(settings).current()
     assert models is not None and models.ranker is not None
     assert models.ranker.feature_names == ["affinity", "noise"]
+    assert models.ranker.native is not None  # training.native_ranker: compiled with the version
     p = models.ranker.predict(np.array([[1.0, 0.5], [0.0, 0.5]]))
     assert p["like"][0] > p["like"][1] + 0.3
     assert p["skip"][1] > p["skip"][0] + 0.3

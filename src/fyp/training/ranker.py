@@ -23,6 +23,8 @@ import numpy.typing as npt
 
 from fyp.models import Event, VideoBrief
 from fyp.models.events import EventType
+from fyp.training import native_trees
+from fyp.training.native_trees import NativeTrees
 from fyp.training.signals import ts_ms
 
 log = logging.getLogger("fyp.training")
@@ -151,12 +153,17 @@ class Ranker:
         feature_names: the columns ``predict`` expects, in order (missing values as NaN).
         actions: the actions with a model (others had too few positives; see ``skipped``).
         skipped: action -> why it has no model.
+        native: the same models compiled to native code (``fyp.training.native_trees``), which
+            ``predict`` uses when present: set by ``load`` when the saved folder has them.
+        build_native: whether ``save`` compiles them (``training.native_ranker``).
     """
 
     feature_names: list[str]
     boosters: dict[str, Any]
     skipped: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    native: NativeTrees | None = field(default=None, repr=False, compare=False)
+    build_native: bool = field(default=False, repr=False, compare=False)
 
     @property
     def actions(self) -> list[str]:
@@ -167,6 +174,8 @@ class Ranker:
         x = np.asarray(x, dtype=np.float64)
         if x.ndim != 2 or x.shape[1] != len(self.feature_names):
             raise ValueError(f"expected (n, {len(self.feature_names)}) features, got {x.shape}")
+        if self.native is not None and x.shape[0] > 0:
+            return self.native.predict(x)
         return {
             a: np.asarray(b.predict(x, num_threads=1), dtype=np.float64)
             for a, b in self.boosters.items()
@@ -183,6 +192,8 @@ class Ranker:
             "metrics": self.metrics,
         }
         (folder / "ranker.json").write_text(json.dumps(meta, indent=2))
+        if self.build_native:
+            native_trees.build(folder, self.actions)
 
     @classmethod
     def load(cls, folder: Path) -> Ranker:
@@ -190,7 +201,9 @@ class Ranker:
 
         meta = json.loads((folder / "ranker.json").read_text())
         boosters = {a: lgb.Booster(model_file=str(folder / f"{a}.txt")) for a in meta["actions"]}
-        return cls(meta["feature_names"], boosters, meta["skipped"], meta.get("metrics", {}))
+        ranker = cls(meta["feature_names"], boosters, meta["skipped"], meta.get("metrics", {}))
+        ranker.native = native_trees.load(folder, ranker.actions)
+        return ranker
 
 
 def train(

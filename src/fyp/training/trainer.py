@@ -228,6 +228,8 @@ class Trainer:
                 cfg.embedding.seed,
                 cfg.ranker_learning_rate,
             )
+            if rank_model is not None:
+                rank_model.build_native = cfg.native_ranker
         metrics: dict[str, Any] = {}
         if evaluate:
             with timer.step("offline evaluation"):
