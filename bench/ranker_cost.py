@@ -181,7 +181,7 @@ def main() -> None:
     p.add_argument("--world", type=Path, default=None, help="default: the default world")
     p.add_argument("--train-users", type=int, default=1500, help="cold users fed for the rows")
     p.add_argument("--blocks", type=int, default=6)
-    p.add_argument("--per", type=int, default=150, help="users a block, each fed twice")
+    p.add_argument("--per", type=int, default=150, help="users a block, each fed three times")
     p.add_argument("--seed", type=int, default=11)
     asyncio.run(run(p.parse_args()))
 

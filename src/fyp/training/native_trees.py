@@ -4,8 +4,11 @@ system's C compiler). The predictions are LightGBM's own, bit for bit, in about 
 time for a feed's few hundred rows (docs/benchmarks.md); LightGBM walks every tree through its
 generic predictor, row by row, and pays its set-up once per model and call.
 
-Optional by design: without a C compiler, or when a library does not match the model it was
-built from (``native.json`` holds each model file's digest), the LightGBM models serve.
+Optional by design: without a C compiler, when a library does not score probe rows exactly as
+LightGBM does, or when it does not match the model it was built from (``native.json`` holds
+each model file's and each library's digest), the LightGBM models serve. The libraries are
+native code that every worker loads: whoever can write the models folder can run code in the
+workers (docs/deploy.md).
 """
 
 from __future__ import annotations
@@ -38,33 +41,60 @@ def _toolchain() -> str:
     raise RuntimeError("no C compiler (gcc or clang) on PATH")
 
 
+def _probe(width: int) -> F64:
+    """Rows a library must score exactly as LightGBM does: missing values, zeros, infinities
+    and a spread of ordinary values in every feature (a setting such as ``zero_as_missing``
+    that the generated code would not honour shows up here)."""
+    rng = np.random.default_rng(0)
+    rows = rng.normal(0.0, 2.0, (64, width))
+    rows[rng.uniform(0, 1, rows.shape) < 0.15] = np.nan
+    rows[rng.uniform(0, 1, rows.shape) < 0.15] = 0.0
+    special = np.array([np.nan, 0.0, -0.0, np.inf, -np.inf, 1e-12, -1e-12, 1e12])
+    return np.vstack([rows, np.repeat(special[:, None], width, axis=1)])
+
+
 def build(folder: Path, actions: Sequence[str], threads: int = 1) -> bool:
-    """Compile ``folder``'s saved models (``<action>.txt``) into ``<action>.so`` and write the
-    manifest last. Returns False, logged, when it cannot; the models then serve as they are."""
+    """Compile ``folder``'s saved models (``<action>.txt``) into shared libraries, check each
+    against LightGBM on probe rows, and write the manifest last. A library's name carries its
+    model's digest, so a re-saved model never reuses a library a process already loaded from
+    the same path (the dynamic loader would hand back the old one). Returns False, logged, when
+    it cannot; the LightGBM models then serve."""
+    built: list[Path] = []
     try:
+        import lightgbm as lgb
         import tl2cgen
         import treelite
 
         toolchain = _toolchain()
-        digests: dict[str, str] = {}
+        models: dict[str, dict[str, str]] = {}
         for action in actions:
             source = folder / f"{action}.txt"
-            model = treelite.frontend.load_lightgbm_model(str(source))
+            digest = _digest(source)
+            lib = folder / f"{action}-{digest[:16]}.so"
             tl2cgen.export_lib(
-                model,
+                treelite.frontend.load_lightgbm_model(str(source)),
                 toolchain=toolchain,
-                libpath=folder / f"{action}.so",
+                libpath=lib,
                 params={"parallel_comp": max(1, threads)},
                 nthread=max(1, threads),
             )
-            digests[action] = _digest(source)
+            built.append(lib)
+            booster = lgb.Booster(model_file=str(source))
+            probe = _probe(booster.num_feature())
+            got = NativeTrees({action: tl2cgen.Predictor(lib, nthread=1)}).predict(probe)[action]
+            want = np.asarray(booster.predict(probe, num_threads=1), dtype=np.float64)
+            if not np.array_equal(got, want, equal_nan=True):
+                worst = float(np.nanmax(np.abs(got - want)))
+                raise RuntimeError(f"the compiled {action!r} differs from LightGBM by {worst:g}")
+            models[action] = {"model": digest, "library": lib.name, "library_sha256": _digest(lib)}
+        manifest = {"tl2cgen": tl2cgen.__version__, "models": models}
+        (folder / MANIFEST).write_text(json.dumps(manifest, indent=2))
     except Exception as e:
-        for action in actions:
-            (folder / f"{action}.so").unlink(missing_ok=True)
+        for lib in built:
+            lib.unlink(missing_ok=True)
+        (folder / MANIFEST).unlink(missing_ok=True)
         log.warning("ranker trees not compiled, LightGBM will serve them: %s", e)
         return False
-    manifest = {"tl2cgen": tl2cgen.__version__, "models": digests}
-    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2))
     return True
 
 
@@ -108,9 +138,13 @@ def load(folder: Path, actions: Sequence[str]) -> NativeTrees | None:
         built = manifest.get("models", {})
         predictors = {}
         for action in actions:
-            if built.get(action) != _digest(folder / f"{action}.txt"):
+            entry = built.get(action) or {}
+            if entry.get("model") != _digest(folder / f"{action}.txt"):
                 raise RuntimeError(f"the library of {action!r} was built from another model")
-            predictors[action] = tl2cgen.Predictor(folder / f"{action}.so", nthread=1)
+            lib = folder / str(entry.get("library"))
+            if not lib.is_file() or entry.get("library_sha256") != _digest(lib):
+                raise RuntimeError(f"the library of {action!r} is missing or was changed")
+            predictors[action] = tl2cgen.Predictor(lib, nthread=1)
     except Exception as e:
         log.warning("compiled ranker trees in %s not used, LightGBM serves: %s", folder, e)
         return None
