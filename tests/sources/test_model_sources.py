@@ -13,7 +13,13 @@ import pytest
 
 from fyp.config import FeedSettings
 from fyp.pipeline.candidate import Candidate
-from fyp.scorers.action_scorer import COLUMNS, ActionScorer, heuristic, heuristic_batch
+from fyp.scorers.action_scorer import (
+    ACTIONS,
+    COLUMNS,
+    ActionScorer,
+    heuristic,
+    heuristic_batch,
+)
 from fyp.sources.content_source import ContentSource
 from fyp.sources.embedding_source import EmbeddingSource
 from fyp.sources.item_neighbours_source import ItemNeighboursSource
@@ -116,6 +122,31 @@ def test_the_ranker_predicts_from_named_features_and_the_heuristic_fills_the_res
     assert 0 < out[0].predictions["complete"] < 1  # no ranker model for it: heuristic
     assert m.ranker is not None and m.ranker.seen is not None
     assert m.ranker.seen[0, 0] == 2.0 and np.isnan(m.ranker.seen[0, 1])
+
+
+def test_a_ranker_with_every_action_leaves_no_heuristic_value(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from fyp.scorers import action_scorer
+
+    class EveryAction(FakeRanker):
+        def predict(self, x: npt.NDArray[np.float64]) -> dict[str, npt.NDArray[np.float64]]:
+            self.seen = x
+            return {a: np.full(len(x), 0.01 * (i + 1)) for i, a in enumerate(ACTIONS)}
+
+    def refuse(x: npt.NDArray[np.float64]) -> dict[str, npt.NDArray[np.float64]]:
+        raise AssertionError("the heuristic is not needed when the ranker has every action")
+
+    m = FakeModels()
+    m.ranker = EveryAction()
+    cands = [cand(1), cand(2)]
+    for c in cands:
+        c.features = {"aff_creator": 2.0, "v_complete_rate": 0.4}
+    monkeypatch.setattr(action_scorer, "heuristic_batch", refuse)
+    out = ActionScorer().score(make_query(models=m), cands)
+    for c in out:  # the ranker's values, in the actions' order
+        assert list(c.predictions) == list(ACTIONS)
+        assert [c.predictions[a] for a in ACTIONS] == pytest.approx([0.01 * i for i in range(1, 8)])
 
 
 def test_the_batched_heuristic_matches_the_scalar_one() -> None:

@@ -95,19 +95,25 @@ def heuristic_batch(x: npt.NDArray[np.float64]) -> dict[str, npt.NDArray[np.floa
 
 class ActionScorer(StageBase):
     """Predicts each action's probability: the active ranker's models where it has them (one
-    batched call over the named features, missing ones as NaN), the heuristic elsewhere."""
+    batched call over the named features, missing ones as NaN), the heuristic elsewhere (not
+    computed at all when the ranker has every action)."""
 
     writes = ("predictions",)
 
     def score(self, query: Query, cands: list[Candidate]) -> list[Candidate]:
         if not cands:
             return cands
-        preds = heuristic_batch(feature_matrix(cands, COLUMNS))
         ranker = query.models.ranker if query.models is not None else None
+        ranked: dict[str, npt.NDArray[np.float64]] = {}
         if ranker is not None:
             x = feature_matrix(cands, list(ranker.feature_names))
             for action, values in ranker.predict(x).items():
-                preds[action] = np.asarray(values, dtype=np.float64)
+                ranked[action] = np.asarray(values, dtype=np.float64)
+        if all(a in ranked for a in ACTIONS):  # the heuristic would be overwritten everywhere
+            preds = {a: ranked[a] for a in ACTIONS}
+        else:
+            preds = heuristic_batch(feature_matrix(cands, COLUMNS))
+        preds.update(ranked)
         actions = list(preds)
         table = np.column_stack([preds[a] for a in actions])
         for c, row in zip(cands, rows_of(table, actions), strict=True):
