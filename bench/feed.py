@@ -16,6 +16,11 @@ Stages, each timed and recorded in ``<world>/world.json``:
    ``date_catalog_at_upload``).
 2. ``fyp train --no-evaluate`` in its own process (``--factors`` factors, ``--train-threads``
    threads, ``--index-kind``): each step's time and the process's peak RSS after it.
+   The log has no served rows for outcomes, so that trains no ranker. A deployment with
+   traffic has one, scoring every capped candidate, so the bench attaches one: it feeds
+   ``--ranker-users`` random cold users in-process, draws each action's outcome from the
+   heuristic's own probability, trains ``fyp.training.ranker`` on those rows and saves it, its
+   trees compiled, into the active version (``--no-ranker`` serves without it).
 3. ``fyp serve`` with 1 and 2 workers (``--workers``) on the world's store and models, online
    state in-process (or Redis: ``--online redis``); the store and model files are read once
    first so the servers find them in the page cache. ``GET /v1/users/{u}/feed?count=10`` for
@@ -360,6 +365,121 @@ def train(folder: Path, factors: int, threads: int, index_kind: str) -> dict[str
         "factors": m["embedding"]["factors"],
         "threads": threads,
     }
+
+
+# -- a ranker, as a deployment with traffic has ------------------------------------------------
+
+# The world's log has no served rows to join outcomes to, so ``fyp train`` trains no ranker on
+# it and its feeds would be scored by the heuristic alone. A deployment with traffic scores the
+# capped candidates with one model per action; the bench trains one on the world's own features.
+RANKER_USERS = 1500
+KEEP_EVERY = 3  # of a request's scored candidates, for the training rows
+
+
+async def fit_ranker(service: Any, online: Any, users: list[str], n_users: int, seed: int) -> Any:
+    """A ranker trained on the features of ``n_users`` random cold users' feeds (every third
+    scored candidate, the rows the served log would hold), each action's outcome drawn from the
+    heuristic's own probability for it: a smooth function of the real features, with as many
+    trees as early stopping keeps (``fyp.training.ranker.train``, default settings). Returns
+    ``(ranker, data)``, or exits when no action had enough positives."""
+    import numpy as np
+
+    from fyp.pipeline.runner import run_pipeline
+    from fyp.training.ranker import ACTIONS, RankerData
+    from fyp.training.ranker import train as train_ranker
+
+    rng = random.Random(seed)
+    draw = np.random.default_rng(seed)
+    rows: list[dict[str, float]] = []
+    labels: dict[str, list[bool]] = {a: [] for a in ACTIONS}
+    when: list[int] = []
+    with progress_bar() as bar:
+        task = bar.add_task("ranker rows: feeds", total=n_users)
+        for i in range(n_users):
+            user = users[rng.randrange(len(users))]
+            online.forget_user(user)
+            query = service.build_query(user, PAGE, None)
+            result = await run_pipeline(service.pipeline, query, query.count)
+            for c in result.scored[::KEEP_EVERY]:
+                rows.append(dict(c.features.items()))
+                for a in ACTIONS:
+                    labels[a].append(bool(draw.random() < c.predictions.get(a, 0.0)))
+                when.append(query.now_ms + i)
+            bar.advance(task)
+    names = sorted({n for r in rows for n in r})
+    col = {n: j for j, n in enumerate(names)}
+    x = np.full((len(rows), len(names)), np.nan)
+    for i, r in enumerate(rows):
+        for n, v in r.items():
+            x[i, col[n]] = v
+    data = RankerData(
+        names,
+        x,
+        {a: np.array(labels[a], dtype=np.int8) for a in ACTIONS},
+        np.array(when, dtype=np.int64),
+    )
+    ranker = train_ranker(data)
+    if ranker is None:
+        raise SystemExit("no action had enough positive outcomes to train a ranker on")
+    return ranker, data
+
+
+def attach_ranker(folder: Path, n_users: int, seed: int) -> dict[str, Any]:
+    """Trains ``fit_ranker``'s ranker and saves it into the world's active model version, its
+    trees compiled as ``fyp train`` compiles them (``training.native_ranker``), so the servers
+    load it as they load a trained one. Returns what it measured."""
+    from fyp.config import TrainingSettings
+
+    app = in_process_app(folder)
+    users = ids("u", read_meta(folder)["spec"]["users"])
+    models_dir = folder / "var" / "models"
+    version = models_dir / (models_dir / "ACTIVE").read_text().strip()
+
+    async def run() -> dict[str, Any]:
+        async with app.router.lifespan_context(app):
+            services = app.state.services
+            models = services.feed.clients.models.current()
+            if models is None:
+                raise SystemExit(f"no active models in {folder}")
+            if models.ranker is not None:
+                return {"source": "fyp train", "actions": models.ranker.actions}
+            t = time.perf_counter()
+            ranker, data = await fit_ranker(services.feed, services.online, users, n_users, seed)
+            fitted = time.perf_counter() - t
+            ranker.build_native = TrainingSettings().native_ranker
+            tmp = version / "ranker.tmp"
+            shutil.rmtree(tmp, ignore_errors=True)
+            t = time.perf_counter()
+            ranker.save(tmp)
+            tmp.rename(version / "ranker")  # whole, or not at all
+            return {
+                "source": "bench",
+                "users": n_users,
+                "rows": data.rows,
+                "features": len(data.feature_names),
+                "trees": {a: b.num_trees() for a, b in ranker.boosters.items()},
+                "fit_s": round(fitted, 1),
+                "save_s": round(time.perf_counter() - t, 1),
+                "native": (version / "ranker" / "native.json").exists(),
+            }
+
+    return asyncio.run(run())
+
+
+@contextlib.contextmanager
+def bench_ranker_aside(folder: Path, meta: dict[str, Any], aside: bool) -> Iterator[None]:
+    """With ``aside``, the ranker ``attach_ranker`` saved is moved out of the active version for
+    the block (and back after it), so the servers score with the heuristic alone."""
+    if not aside or meta.get("ranker", {}).get("source") != "bench":
+        yield
+        return
+    models_dir = folder / "var" / "models"
+    version = models_dir / (models_dir / "ACTIVE").read_text().strip()
+    (version / "ranker").rename(version / "ranker.aside")
+    try:
+        yield
+    finally:
+        (version / "ranker.aside").rename(version / "ranker")
 
 
 # -- serving --------------------------------------------------------------------------------------
@@ -881,6 +1001,21 @@ def report(meta: dict[str, Any], rows: list[Row], args: Any) -> str:
             f"{tr['index']['kind']}): wall {tr['wall_s']:.0f} s, peak RSS "
             f"{tr['peak_memory_mb']:,.0f} MB; steps (peak RSS so far): {steps}"
         )
+    rk = meta.get("ranker")
+    if rk and rk["source"] == "bench":
+        trees = rk["trees"]
+        lines.append(
+            f"ranker (attached by the bench, outcomes drawn from the heuristic): {rk['rows']:,} "
+            f"rows x {rk['features']} features from {rk['users']:,} feeds, "
+            f"{sum(trees.values())} trees over {len(trees)} actions, fit {rk['fit_s']:.0f} s, "
+            f"saved in {rk['save_s']:.1f} s, "
+            + ("trees compiled" if rk["native"] else "trees not compiled (LightGBM serves)")
+            + ("; SET ASIDE for this run: heuristic scoring" if args.no_ranker else "")
+        )
+    elif rk:
+        lines.append(f"ranker from fyp train: {', '.join(rk['actions'])}")
+    else:
+        lines.append("no ranker: the heuristic scores every feed")
     for w, s in sorted(meta.get("startup", {}).items()):
         m = s["idle_mb"]
         lines.append(
@@ -979,6 +1114,17 @@ def main() -> None:
         action="store_true",
         help="serve the plain modules (default: build the compiled ones first, `fyp compile`)",
     )
+    p.add_argument(
+        "--ranker-users",
+        type=int,
+        default=RANKER_USERS,
+        help="cold users fed for the ranker's rows (0: attach none)",
+    )
+    p.add_argument(
+        "--no-ranker",
+        action="store_true",
+        help="serve without the ranker the bench attached (set aside for the run)",
+    )
     p.add_argument("--no-serve", action="store_true", help="build and train only")
     p.add_argument("--json", type=Path, help="also write everything measured here")
     args = p.parse_args()
@@ -1017,13 +1163,18 @@ def main() -> None:
         console.print("training ...")
         meta["train"] = train(folder, args.factors, args.train_threads, args.index_kind)
         write_meta(folder, meta)
+    if "ranker" not in meta and args.ranker_users > 0:
+        console.print(f"a ranker from {args.ranker_users:,} users' feeds ...")
+        meta["ranker"] = in_child(attach_ranker, folder, args.ranker_users, args.seed)
+        write_meta(folder, meta)
     rows: list[Row] = []
     if not args.no_serve:
         if not args.plain:
             from fyp.ops import compiled
 
             compiled.build(folder / "var", say=console.print)
-        rows = serve_and_measure(folder, meta, args)
+        with bench_ranker_aside(folder, meta, args.no_ranker):
+            rows = serve_and_measure(folder, meta, args)
         write_meta(folder, meta)
     print(report(meta, rows, args))
     if args.profile:

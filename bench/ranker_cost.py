@@ -1,12 +1,14 @@
 """What a trained ranker adds to a feed. ``bench/feed.py``'s world has no served outcomes, so
-it trains no ranker and its feeds are scored by the heuristic; a deployment with traffic has
-one, and it scores every candidate kept after the cap with one LightGBM model per action.
+``fyp train`` trains no ranker on it (``bench/feed.py`` attaches one of its own, trained the
+same way as here); a deployment with traffic has one, and it scores every candidate kept after
+the cap with one LightGBM model per action.
 
     .venv/bin/python bench/ranker_cost.py [--world DIR] [--train-users 1500] [--blocks 6]
         [--per 150] [--seed 11]
 
-1. Feeds ``--train-users`` random cold users of the world (in this process, no HTTP) and
-   keeps every third scored candidate's features, the same ones the served log would hold.
+1. ``feed.fit_ranker``: feeds ``--train-users`` random cold users of the world (in this
+   process, no HTTP, scored by the heuristic) and keeps every third scored candidate's
+   features, the same ones the served log would hold.
    Each action's outcome is drawn from the heuristic's own probability for it, so the ranker
    learns a smooth function of the real features and its trees are as many as early stopping
    keeps (``fyp.training.ranker.train`` with the default settings).
@@ -31,15 +33,11 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-import numpy as np
-
-from feed import in_process_app, trained_world
+from feed import fit_ranker, in_process_app, trained_world
 from fyp.ops.compiled import running_compiled
 from fyp.pipeline.runner import run_pipeline
 from fyp.simulator.world import ids
-from fyp.training.ranker import ACTIONS, Ranker, RankerData, train
-
-KEEP_EVERY = 3  # of a request's scored candidates, for the training rows
+from fyp.training.ranker import Ranker
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -57,39 +55,14 @@ async def run(args: argparse.Namespace) -> None:
             f"{'compiled' if running_compiled() else 'plain'} modules; the world's own ranker: "
             f"{'none' if own is None else own.actions}"
         )
-        rng = random.Random(args.seed)
-        draw = np.random.default_rng(args.seed)
-
-        # -- a ranker trained on the world's own features --
+        rng = random.Random(args.seed + 1)  # other users than fit_ranker's
+        if own is not None:
+            print("(the world's own ranker is set aside: this one is trained here)")
         t = time.perf_counter()
-        rows: list[dict[str, float]] = []
-        labels: dict[str, list[bool]] = defaultdict(list)
-        when: list[int] = []
-        for i in range(args.train_users):
-            user = users[rng.randrange(len(users))]
-            online.forget_user(user)
-            query = service.build_query(user, 10, None)
-            result = await run_pipeline(service.pipeline, query, query.count)
-            for c in result.scored[::KEEP_EVERY]:
-                rows.append(dict(c.features.items()))
-                for a in ACTIONS:
-                    labels[a].append(bool(draw.random() < c.predictions.get(a, 0.0)))
-                when.append(query.now_ms + i)
-        names = sorted({n for r in rows for n in r})
-        col = {n: j for j, n in enumerate(names)}
-        x = np.full((len(rows), len(names)), np.nan)
-        for i, r in enumerate(rows):
-            for n, v in r.items():
-                x[i, col[n]] = v
-        data = RankerData(
-            names,
-            x,
-            {a: np.array(labels[a], dtype=np.int8) for a in ACTIONS},
-            np.array(when, dtype=np.int64),
-        )
-        ranker = train(data)
-        if ranker is None:
-            raise SystemExit("no action had enough positive outcomes to train on")
+        models.ranker = None  # the rows' outcomes are drawn from the heuristic's probabilities
+        ranker, data = await fit_ranker(service, online, users, args.train_users, args.seed)
+        names = data.feature_names
+        x = data.x
         trees = {a: b.num_trees() for a, b in ranker.boosters.items()}
         print(
             f"ranker: {data.rows:,} rows x {len(names)} features, {time.perf_counter() - t:.0f} s; "
