@@ -95,6 +95,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             b = ServerProcess(proxied, tmp / "b", env=env)
             start_all(a, b)
             try:
+                # start() returns once one worker answers /readyz: wait for A's second worker
+                # too, so that no test (a fault test above all) runs into its start-up.
+                wait_workers_started(a, 2)
                 yield Cluster(a, b, pg, rd, url, key)
             finally:
                 a.stop()
@@ -105,6 +108,31 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         with admin.begin() as conn:
             conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+def wait_workers_started(server: ServerProcess, n: int, timeout_s: float = 60) -> None:
+    """Until ``n`` workers of ``server`` completed their start-up; fail at once if one failed
+    (uvicorn's supervisor acts on that only when its next health check times out, up to
+    ``worker_healthcheck_s`` later, and then stops the whole server)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        log = server.log.read_text()
+        assert "Application startup failed" not in log, log[-3000:]
+        if log.count("Application startup complete.") >= n:
+            return
+        assert time.monotonic() < deadline, f"{n} workers not started: {log[-3000:]}"
+        time.sleep(0.1)
+
+
+def assert_workers_intact(server: ServerProcess, n: int) -> None:
+    """The server still runs the ``n`` workers it started with: none died, was replaced or
+    failed its start-up (a supervisor that stopped by itself ignores a SIGTERM and exits 0)."""
+    log = server.log.read_text()
+    assert server.proc is not None and server.proc.poll() is None, f"server stopped: {log[-3000:]}"
+    lost = [line for line in log.splitlines() if "Child process [" in line]
+    assert not lost, lost
+    assert log.count("Started server process [") == n, log[-3000:]
+    assert "Application startup failed" not in log, log[-3000:]
 
 
 def now() -> str:
@@ -449,11 +477,14 @@ def test_sigterm_drains_in_flight_batches_and_loses_nothing(cluster: Cluster) ->
         traffic.wait_for(time.monotonic(), "events", ok, n=10)
         proc = cluster.a.proc
         assert proc is not None
+        # Both of A's workers are the ones it started with, so the exit below is theirs.
+        assert_workers_intact(cluster.a, 2)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0, "A did not exit cleanly on SIGTERM"
     finally:
         traffic.stop()
     log = cluster.a.log.read_text()
+    assert "Received SIGTERM" in log, log[-2000:]  # it exited on the signal, not by itself
     assert log.count('"Finished server process') == 2, log[-2000:]
     # Every batch answered before the exit was answered in full: no 5xx while draining.
     assert {a.status for a in traffic.answers if a.status} == {200}
