@@ -362,6 +362,14 @@ class ServerSettings(BaseModel):
         description="A worker that does not answer uvicorn's supervisor for this long (start-up "
         "included: loading models takes a while) is killed and replaced.",
     )
+    startup_store_wait_s: float = Field(
+        default=20.0,
+        ge=0,
+        description="How long a starting worker keeps retrying a store it cannot reach before "
+        "it gives up (0: at once): a short outage, such as a database restart or failover, "
+        "delays the start instead of failing it. With several workers, uvicorn's supervisor "
+        "stops the whole server when one worker fails to start.",
+    )
     ingest_max_inflight: int = Field(
         default=16,
         ge=1,

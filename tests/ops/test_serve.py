@@ -166,3 +166,110 @@ def test_a_serving_app_collects_its_youngest_objects_as_settings_say(tmp_path: P
             assert gc.get_threshold() == (12_345, 7, 9)
     finally:
         gc.set_threshold(*before)
+
+
+# -- a store that is down while a worker starts ------------------------------------------------
+
+
+def _flaky(fn: Any, failures: int, calls: list[float]) -> Any:
+    """``fn``, failing its first ``failures`` calls as an unreachable store does."""
+    import time
+
+    from fyp.storage.data import StoreUnavailable
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        calls.append(time.monotonic())
+        if len(calls) <= failures:
+            raise StoreUnavailable("connection refused")
+        return fn(*args, **kwargs)
+
+    return call
+
+
+def _start_up_settings(tmp_path: Path, wait_s: float) -> Settings:
+    return Settings(
+        var_dir=tmp_path / "var",
+        database_url="memory://",
+        server=ServerSettings(startup_store_wait_s=wait_s),
+        _env_file=None,
+    )  # type: ignore[call-arg]
+
+
+def test_a_worker_waits_out_a_short_store_outage_at_start_up(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from fyp.api.app import build_services, create_app
+    from fyp.models.catalog import VideoIn
+
+    settings = _start_up_settings(tmp_path, wait_s=10.0)
+    services = build_services(settings)
+    services.store.upsert_videos([VideoIn(id="v1", creator_id="c1")], "approved")
+    app = create_app(settings, services)
+    assert services.feed is not None
+    catalog = services.feed.clients.catalog
+    calls: list[float] = []
+    catalog.preload = _flaky(catalog.preload, 3, calls)  # type: ignore[method-assign]
+    with caplog.at_level("WARNING", logger="fyp.api"), TestClient(app) as client:
+        assert client.get("/readyz").status_code == 200
+    assert len(calls) == 4  # three refused, then loaded
+    assert catalog.snapshot().by_id.keys() == {"v1"}
+    retried = [r for r in caplog.records if "at start-up (catalog index)" in r.message]
+    assert len(retried) == 3
+
+
+def test_a_worker_gives_up_on_a_store_that_stays_down(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from fyp.api.app import build_services, create_app
+    from fyp.storage.data import StoreUnavailable
+
+    settings = _start_up_settings(tmp_path, wait_s=0.6)
+    services = build_services(settings)
+    app = create_app(settings, services)
+    assert services.feed is not None
+    catalog = services.feed.clients.catalog
+    calls: list[float] = []
+    catalog.preload = _flaky(catalog.preload, 10**6, calls)  # type: ignore[method-assign]
+    with pytest.raises(StoreUnavailable, match="connection refused"), TestClient(app):
+        pass
+    assert len(calls) >= 2 and 0.5 <= calls[-1] - calls[0] <= 3.0
+
+
+def test_without_a_wait_a_worker_fails_at_once(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from fyp.api.app import build_services, create_app
+    from fyp.storage.data import StoreUnavailable
+
+    settings = _start_up_settings(tmp_path, wait_s=0.0)
+    services = build_services(settings)
+    app = create_app(settings, services)
+    assert services.feed is not None
+    calls: list[float] = []
+    catalog = services.feed.clients.catalog
+    catalog.preload = _flaky(catalog.preload, 1, calls)  # type: ignore[method-assign]
+    with pytest.raises(StoreUnavailable), TestClient(app):
+        pass
+    assert len(calls) == 1
+
+
+def test_a_warm_up_the_store_cuts_short_still_starts_the_worker(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from fyp.api.app import build_services, create_app
+
+    settings = _start_up_settings(tmp_path, wait_s=10.0)
+    services = build_services(settings)
+    app = create_app(settings, services)
+    assert services.feed is not None
+    updater = services.feed.updater
+    calls: list[float] = []
+    updater.warm_videos = _flaky(updater.warm_videos, 1, calls)  # type: ignore[method-assign]
+    with caplog.at_level("WARNING", logger="fyp.api"), TestClient(app) as client:
+        assert client.get("/readyz").status_code == 200
+    assert len(calls) == 1  # not retried: a second pass would count its events twice
+    assert any("warm-up cut short" in r.message for r in caplog.records)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -32,7 +33,7 @@ from fyp.pipeline.clients import FeedClients
 from fyp.pipeline.feeds import build_for_you
 from fyp.pipeline.service import FeedService
 from fyp.storage.cache import open_online_state
-from fyp.storage.data import DataStore, open_data_store
+from fyp.storage.data import DataStore, StoreUnavailable, open_data_store
 from fyp.training.artefacts import ModelRegistry
 from fyp.training.trainer import ScheduledTrainer
 from fyp.web import install as install_web  # -- web --
@@ -88,6 +89,26 @@ def _wire_feed(services: Services) -> None:
         services.ingestor.on_stored = updater.on_stored
 
 
+def _store_retried(settings: Settings, what: str, fn: Callable[[], None]) -> None:
+    """``fn()``, retried while the store is unavailable, for up to
+    ``server.startup_store_wait_s`` (then the last error propagates and start-up fails)."""
+    deadline = time.monotonic() + settings.server.startup_store_wait_s
+    pause = 0.25
+    while True:
+        try:
+            fn()
+            return
+        except StoreUnavailable as e:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise
+            log.warning(
+                "store unavailable at start-up (%s), retrying for %.0f s: %s", what, left, e
+            )
+            time.sleep(min(pause, left))
+            pause = min(2 * pause, 2.0)
+
+
 def _start_feed(services: Services) -> None:
     if services.feed is None:
         return
@@ -96,13 +117,19 @@ def _start_feed(services: Services) -> None:
     # The catalog index loads now, before the process reports ready and before gc.freeze:
     # loaded by the first feed request instead (Redis, or no warm-up from the log), a million
     # videos held that request for over a minute and were walked by every full collection.
-    services.feed.clients.catalog.preload()
+    settings = services.settings
+    _store_retried(settings, "catalog index", services.feed.clients.catalog.preload)
     # An in-process online state starts empty: rebuild video counters and trending from the
-    # newest logged events (Redis keeps them across restarts).
-    if services.settings.online.backend == "memory":
-        n = services.feed.updater.warm_videos()
-        if n:
-            log.info("online state warmed from %d logged events", n)
+    # newest logged events (Redis keeps them across restarts). A warm-up the store cuts short
+    # is not retried (it would count its events twice): the process serves what it read.
+    if settings.online.backend == "memory":
+        try:
+            n = services.feed.updater.warm_videos()
+        except StoreUnavailable as e:
+            log.warning("online state warm-up cut short, the store is unavailable: %s", e)
+        else:
+            if n:
+                log.info("online state warmed from %d logged events", n)
     # One BLAS/OpenMP thread per request: on a shared 2-core box a multi-threaded fold-in or
     # dot product contends with itself (measured: query build p50 64 ms -> 4 ms). Loading the
     # models first brings their OpenMP runtime in, so the limit reaches it too.
@@ -127,7 +154,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.auto_migrate:
-            services.store.migrate()
+            _store_retried(settings, "migrations", services.store.migrate)
         log.info("fyp %s serving, store %s", __version__, _redact(services.store.url))
         _start_feed(services)  # -- feed --
         # -- scheduled training -- (a no-op unless settings.training.schedule_seconds > 0)
