@@ -144,17 +144,23 @@ def serve(
     _audience_notice(audience, access_log)
     if audience is not None:  # it plays from this supervisor process, once a worker answers
         audience.start()
+    from fyp.ops.supervisor import run_workers
+
+    config = uvicorn.Config(
+        "fyp.api.app:create_app_from_env",
+        factory=True,
+        workers=workers,
+        timeout_worker_healthcheck=cfg.worker_healthcheck_s,
+        **common,
+    )
     try:
-        uvicorn.run(
-            "fyp.api.app:create_app_from_env",
-            factory=True,
-            workers=workers,
-            timeout_worker_healthcheck=cfg.worker_healthcheck_s,
-            **common,
-        )
+        asked = run_workers(config)
     finally:
         if audience is not None:
             audience.stop()
+    if not asked:
+        console.print("[red]the server stopped by itself:[/] a worker failed (see the log above)")
+        raise typer.Exit(1)
 
 
 def _live_audience(

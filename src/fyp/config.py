@@ -368,7 +368,7 @@ class ServerSettings(BaseModel):
         description="How long a starting worker keeps retrying a store it cannot reach before "
         "it gives up (0: at once): a short outage, such as a database restart or failover, "
         "delays the start instead of failing it. With several workers, uvicorn's supervisor "
-        "stops the whole server when one worker fails to start.",
+        "stops the whole server when one worker fails to start (`fyp serve` exits 1).",
     )
     ingest_max_inflight: int = Field(
         default=16,

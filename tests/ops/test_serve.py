@@ -29,14 +29,19 @@ def test_several_workers_refuse_a_per_process_memory_store(
 def test_several_workers_migrate_once_and_share_a_metrics_dir(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import uvicorn
+    from fyp.ops import supervisor
 
     # The command sets these for its workers: make sure they are undone after the test.
     for name in ("FYP_AUTO_MIGRATE", "PROMETHEUS_MULTIPROC_DIR", "FYP_SERVER__METRICS_DIR"):
         monkeypatch.setenv(name, "unset")
         monkeypatch.delenv(name)
-    calls: list[tuple[Any, dict[str, Any]]] = []
-    monkeypatch.setattr(uvicorn, "run", lambda target, **kw: calls.append((target, kw)))
+    calls: list[Any] = []
+
+    def run_workers(config: Any) -> bool:
+        calls.append(config)
+        return True  # stopped by a signal
+
+    monkeypatch.setattr(supervisor, "run_workers", run_workers)
     monkeypatch.setenv("FYP_DATABASE_URL", f"sqlite:///{tmp_path / 'fyp.db'}")
     monkeypatch.setenv("FYP_VAR_DIR", str(tmp_path))
     monkeypatch.setenv("FYP_SERVER__GRACEFUL_SHUTDOWN_S", "7")
@@ -48,11 +53,12 @@ def test_several_workers_migrate_once_and_share_a_metrics_dir(
     keep.write_text("mine")
     result = CliRunner().invoke(app, ["serve", "--workers", "3", "--port", "9999"])
     assert result.exit_code == 0, result.output
-    [(target, kw)] = calls
-    assert target == "fyp.api.app:create_app_from_env" and kw["factory"] is True
-    assert kw["workers"] == 3 and kw["port"] == 9999
-    assert kw["timeout_graceful_shutdown"] == 7
-    assert kw["log_config"]["formatters"]["main"]["()"].__name__ == "JsonFormatter"
+    [config] = calls
+    assert config.app == "fyp.api.app:create_app_from_env" and config.factory is True
+    assert config.workers == 3 and config.port == 9999
+    assert config.timeout_graceful_shutdown == 7
+    assert config.timeout_worker_healthcheck == ServerSettings().worker_healthcheck_s
+    assert config.log_config["formatters"]["main"]["()"].__name__ == "JsonFormatter"
     assert (tmp_path / "fyp.db").exists()  # migrated in the parent ...
     assert os.environ["FYP_AUTO_MIGRATE"] == "false"  # ... so the workers do not race to
     metrics_dir = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
@@ -273,3 +279,34 @@ def test_a_warm_up_the_store_cuts_short_still_starts_the_worker(
         assert client.get("/readyz").status_code == 200
     assert len(calls) == 1  # not retried: a second pass would count its events twice
     assert any("warm-up cut short" in r.message for r in caplog.records)
+
+
+def test_a_server_whose_worker_fails_to_start_exits_with_an_error(tmp_path: Path) -> None:
+    """uvicorn's supervisor stops every worker when one fails its start-up and returns as if
+    asked to stop: ``fyp serve`` must not exit 0 then, or a process manager that restarts on
+    failure only would leave it down. (A stop by SIGTERM exits 0: tests/ops/test_cluster.py.)"""
+    import subprocess
+    import time
+
+    from tests.server import free_port
+
+    env = {
+        **os.environ,
+        "FYP_DATABASE_URL": "postgresql+psycopg://fyp@127.0.0.1:1/nothing",  # refused
+        "FYP_AUTO_MIGRATE": "false",
+        "FYP_VAR_DIR": str(tmp_path),
+        "FYP_SERVER__STARTUP_STORE_WAIT_S": "0",
+        "FYP_SERVER__DB_CONNECT_TIMEOUT_S": "1",
+        "FYP_SERVER__WORKER_HEALTHCHECK_S": "2",
+        "FYP_SERVER__COMPILED": "false",
+        "FYP_SIMULATOR__USERS": "0",
+    }
+    cmd = [sys.executable, "-m", "fyp", "serve", "--workers", "2", "--port", str(free_port())]
+    t = time.monotonic()
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    took = time.monotonic() - t
+    out = done.stdout + done.stderr
+    assert "failed to start" in out, out[-3000:]
+    assert done.returncode == 1, out[-3000:]
+    assert "the server stopped by itself" in out
+    assert took < 60, took
