@@ -142,8 +142,6 @@ def serve(
         os.environ["FYP_SERVER__METRICS_DIR"] = str(metrics_dir)
     console.print(f"fyp serving on http://{host}:{port} with {workers} workers")
     _audience_notice(audience, access_log)
-    if audience is not None:  # it plays from this supervisor process, once a worker answers
-        audience.start()
     from fyp.ops.supervisor import run_workers
 
     config = uvicorn.Config(
@@ -153,6 +151,8 @@ def serve(
         timeout_worker_healthcheck=cfg.worker_healthcheck_s,
         **common,
     )
+    if audience is not None:  # it plays from this supervisor process, once a worker answers
+        audience.start()
     try:
         asked = run_workers(config)
     finally:
