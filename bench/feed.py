@@ -470,11 +470,16 @@ def attach_ranker(folder: Path, n_users: int, seed: int) -> dict[str, Any]:
 def bench_ranker_aside(folder: Path, meta: dict[str, Any], aside: bool) -> Iterator[None]:
     """With ``aside``, the ranker ``attach_ranker`` saved is moved out of the active version for
     the block (and back after it), so the servers score with the heuristic alone."""
-    if not aside or meta.get("ranker", {}).get("source") != "bench":
+    if meta.get("ranker", {}).get("source") != "bench":
         yield
         return
     models_dir = folder / "var" / "models"
     version = models_dir / (models_dir / "ACTIVE").read_text().strip()
+    if (version / "ranker.aside").exists() and not (version / "ranker").exists():
+        (version / "ranker.aside").rename(version / "ranker")  # a killed run's
+    if not aside:
+        yield
+        return
     (version / "ranker").rename(version / "ranker.aside")
     try:
         yield
