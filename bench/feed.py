@@ -141,6 +141,12 @@ def read_meta(folder: Path) -> dict[str, Any]:
     return dict(json.loads(path.read_text())) if path.exists() else {}
 
 
+def active_version(folder: Path) -> Path:
+    """The folder of the world's active model version."""
+    models = folder / "var" / "models"
+    return models / (models / "ACTIVE").read_text().strip()
+
+
 def trained_world(folder: Path | None) -> tuple[Path, dict[str, Any]]:
     """``folder`` (default: the default world's) and its metadata, once ``bench/feed.py`` has
     built and trained it; else exits saying so (for the scripts that reuse its world)."""
@@ -351,12 +357,11 @@ def train(folder: Path, factors: int, threads: int, index_kind: str) -> dict[str
     env = train_env(folder, factors, threads, index_kind)
     subprocess.run(cmd, env=env, cwd=folder, check=True)
     wall = time.perf_counter() - t
-    models = folder / "var" / "models"
-    version = (models / "ACTIVE").read_text().strip()
-    m = json.loads((models / version / "manifest.json").read_text())
+    version = active_version(folder)
+    m = json.loads((version / "manifest.json").read_text())
     return {
         "wall_s": round(wall, 1),
-        "version": version,
+        "version": version.name,
         "timings_s": m["timings_s"],
         "peak_memory_mb": m["peak_memory_mb"],
         "peak_memory_mb_by_step": m.get("peak_memory_mb_by_step", {}),
@@ -384,6 +389,7 @@ async def fit_ranker(service: Any, online: Any, users: list[str], n_users: int, 
     ``(ranker, data)``, or exits when no action had enough positives."""
     import numpy as np
 
+    from fyp.pipeline.candidate import matrix_of
     from fyp.pipeline.runner import run_pipeline
     from fyp.training.ranker import ACTIONS, RankerData
     from fyp.training.ranker import train as train_ranker
@@ -407,14 +413,9 @@ async def fit_ranker(service: Any, online: Any, users: list[str], n_users: int, 
                 when.append(query.now_ms + i)
             bar.advance(task)
     names = sorted({n for r in rows for n in r})
-    col = {n: j for j, n in enumerate(names)}
-    x = np.full((len(rows), len(names)), np.nan)
-    for i, r in enumerate(rows):
-        for n, v in r.items():
-            x[i, col[n]] = v
     data = RankerData(
         names,
-        x,
+        matrix_of(rows, names),
         {a: np.array(labels[a], dtype=np.int8) for a in ACTIONS},
         np.array(when, dtype=np.int64),
     )
@@ -432,8 +433,7 @@ def attach_ranker(folder: Path, n_users: int, seed: int) -> dict[str, Any]:
 
     app = in_process_app(folder)
     users = ids("u", read_meta(folder)["spec"]["users"])
-    models_dir = folder / "var" / "models"
-    version = models_dir / (models_dir / "ACTIVE").read_text().strip()
+    version = active_version(folder)
 
     async def run() -> dict[str, Any]:
         async with app.router.lifespan_context(app):
@@ -473,8 +473,7 @@ def bench_ranker_aside(folder: Path, meta: dict[str, Any], aside: bool) -> Itera
     if meta.get("ranker", {}).get("source") != "bench":
         yield
         return
-    models_dir = folder / "var" / "models"
-    version = models_dir / (models_dir / "ACTIVE").read_text().strip()
+    version = active_version(folder)
     if (version / "ranker.aside").exists() and not (version / "ranker").exists():
         (version / "ranker.aside").rename(version / "ranker")  # a killed run's
     if not aside:
@@ -788,8 +787,7 @@ def warm_page_cache(folder: Path) -> int:
     about a hundred scattered rows (measured on this world: about 6 ms a user from a cold
     cache, 0.5 ms from a warm one), as in a store that has been serving for a while. Returns
     the bytes read."""
-    models = folder / "var" / "models"
-    version = models / (models / "ACTIVE").read_text().strip()
+    version = active_version(folder)
     total = 0
     for path in [folder / "fyp.db", *version.rglob("*")]:
         if path.is_file():
